@@ -1,0 +1,427 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/kindlike/kindlike/controlplane/registry"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, t target) {
+	if t.name == "" {
+		writeError(w, r, notFoundResource())
+		return
+	}
+	switch t.subresource {
+	case registry.Status:
+		switch r.Method {
+		case http.MethodGet:
+			s.serveGet(w, r, t)
+		case http.MethodPut:
+			s.serveUpdate(r.Context(), w, r, t, registry.Status)
+		case http.MethodPatch:
+			s.servePatch(w, r, t, registry.Status)
+		default:
+			writeError(w, r, methodNotSupported(t.res, r.Method))
+		}
+	case registry.Scale:
+		s.serveScale(w, r, t)
+	case registry.Binding:
+		s.serveBinding(w, r, t)
+	case registry.Eviction:
+		s.serveEviction(w, r, t)
+	case registry.Finalize:
+		s.serveFinalize(w, r, t)
+	case registry.Log, registry.Exec, registry.Attach, registry.PortForward:
+		s.serveNodeSubresource(w, r, t)
+	default:
+		writeError(w, r, notFoundResource())
+	}
+}
+
+// scaleOf reads the Scale of a scalable workload: desired and observed replicas and
+// the selector.
+func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+	sc := &autoscalingv1.Scale{}
+	m, _ := meta.Accessor(obj)
+	sc.ObjectMeta = metav1.ObjectMeta{
+		Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+		ResourceVersion: m.GetResourceVersion(), CreationTimestamp: m.GetCreationTimestamp(),
+	}
+	selector := func(ls *metav1.LabelSelector) string {
+		sel, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil {
+			return ""
+		}
+		return sel.String()
+	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Status.Replicas = o.Status.Replicas
+		sc.Status.Selector = selector(o.Spec.Selector)
+	case *appsv1.ReplicaSet:
+		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Status.Replicas = o.Status.Replicas
+		sc.Status.Selector = selector(o.Spec.Selector)
+	case *appsv1.StatefulSet:
+		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Status.Replicas = o.Status.Replicas
+		sc.Status.Selector = selector(o.Spec.Selector)
+	case *corev1.ReplicationController:
+		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Status.Replicas = o.Status.Replicas
+		sc.Status.Selector = labels.SelectorFromSet(o.Spec.Selector).String()
+	default:
+		return nil, fmt.Errorf("%T has no scale", obj)
+	}
+	sc.SetGroupVersionKind(autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
+	return sc, nil
+}
+
+func setReplicas(obj runtime.Object, n int32) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		o.Spec.Replicas = &n
+	case *appsv1.ReplicaSet:
+		o.Spec.Replicas = &n
+	case *appsv1.StatefulSet:
+		o.Spec.Replicas = &n
+	case *corev1.ReplicationController:
+		o.Spec.Replicas = &n
+	}
+}
+
+func deref(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+var scaleResource = &registry.Resource{Group: "autoscaling", Version: "v1", Resource: "scale", Kind: "Scale"}
+
+func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, t target) {
+	out, err := negotiate(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var apply func(sc *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
+	switch r.Method {
+	case http.MethodGet:
+		obj, err := s.get(r.Context(), t.res, t.namespace, t.name, consistentRead(r.URL.Query().Get("resourceVersion")))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		sc, err := scaleOf(obj)
+		if err != nil {
+			writeError(w, r, apierrors.NewInternalError(err))
+			return
+		}
+		write(w, http.StatusOK, out, sc)
+		return
+	case http.MethodPut:
+		body, err := readBody(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		info, err := requestSerializer(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		want := &autoscalingv1.Scale{}
+		gvk := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+		if _, _, err := info.Serializer.Decode(body, &gvk, want); err != nil {
+			writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Scale in version \"v1\" cannot be handled as a Scale: %v", err)))
+			return
+		}
+		apply = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+			if want.ResourceVersion != "" && want.ResourceVersion != cur.ResourceVersion {
+				return nil, apierrors.NewConflict(schema.GroupResource{Group: t.res.Group, Resource: t.res.Resource}, t.name, fmt.Errorf("%s", conflictMessage))
+			}
+			return want, nil
+		}
+	case http.MethodPatch:
+		pt, err := patchType(r)
+		if err != nil || pt == types.ApplyYAMLPatchType {
+			writeError(w, r, unsupportedPatch(r.Header.Get("Content-Type")))
+			return
+		}
+		patch, err := readBody(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		apply = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+			original, err := json.Marshal(cur)
+			if err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
+			patched, err := applyPatch(pt, original, patch, &autoscalingv1.Scale{})
+			if err != nil {
+				return nil, err
+			}
+			sc := &autoscalingv1.Scale{}
+			if err := json.Unmarshal(patched, sc); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+			return sc, nil
+		}
+	default:
+		writeError(w, r, methodNotSupported(t.res, r.Method))
+		return
+	}
+	updated, err := s.update(r.Context(), t.res, registry.Scale, t.namespace, t.name, func(old runtime.Object) (runtime.Object, error) {
+		cur, err := scaleOf(old)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		want, err := apply(cur)
+		if err != nil {
+			return nil, err
+		}
+		if want.Spec.Replicas < 0 {
+			return nil, invalid(scaleResource, t.name, field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
+		}
+		setReplicas(old, want.Spec.Replicas)
+		return old, nil
+	}, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	sc, err := scaleOf(updated)
+	if err != nil {
+		writeError(w, r, apierrors.NewInternalError(err))
+		return
+	}
+	write(w, http.StatusOK, out, sc)
+}
+
+// serveBinding assigns a pod to a node: the scheduler's one write.
+func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, t target) {
+	if r.Method != http.MethodPost {
+		writeError(w, r, methodNotSupported(t.res, r.Method))
+		return
+	}
+	out, err := negotiate(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	info, err := requestSerializer(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	b := &corev1.Binding{}
+	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
+	if _, _, err := info.Serializer.Decode(body, &gvk, b); err != nil {
+		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Binding in version \"v1\" cannot be handled as a Binding: %v", err)))
+		return
+	}
+	if b.Target.Name == "" {
+		writeError(w, r, invalid(&registry.Resource{Kind: "Binding"}, t.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "")}))
+		return
+	}
+	gr := schema.GroupResource{Resource: "pods/binding"}
+	_, err = s.update(r.Context(), t.res, registry.Binding, t.namespace, t.name, func(old runtime.Object) (runtime.Object, error) {
+		pod := old.(*corev1.Pod)
+		if pod.DeletionTimestamp != nil {
+			return nil, apierrors.NewConflict(gr, t.name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", t.name))
+		}
+		if pod.Spec.NodeName != "" {
+			return nil, apierrors.NewConflict(gr, t.name, fmt.Errorf("pod %s is already assigned to node %q", t.name, pod.Spec.NodeName))
+		}
+		if b.UID != "" && b.UID != pod.UID {
+			return nil, apierrors.NewConflict(gr, t.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		}
+		pod.Spec.NodeName = b.Target.Name
+		for k, v := range b.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[k] = v
+		}
+		setPodCondition(&pod.Status, corev1.PodCondition{
+			Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(s.now()),
+		})
+		return pod, nil
+	}, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	write(w, http.StatusCreated, out, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+}
+
+func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == c.Type {
+			if st.Conditions[i].Status != c.Status {
+				st.Conditions[i] = c
+			}
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
+}
+
+// serveEviction deletes a pod unless a PodDisruptionBudget forbids it, as the
+// eviction API does for kubectl drain.
+func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, t target) {
+	if r.Method != http.MethodPost {
+		writeError(w, r, methodNotSupported(t.res, r.Method))
+		return
+	}
+	out, err := negotiate(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	info, err := requestSerializer(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ev := &policyv1.Eviction{}
+	gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
+	if _, _, err := info.Serializer.Decode(body, &gvk, ev); err != nil {
+		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Eviction cannot be handled: %v", err)))
+		return
+	}
+	if ev.Name != "" && ev.Name != t.name {
+		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object (%s != %s)", t.name, ev.Name)))
+		return
+	}
+	obj, err := s.get(r.Context(), t.res, t.namespace, t.name, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	pod := obj.(*corev1.Pod)
+	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && pod.DeletionTimestamp == nil {
+		if err := s.checkDisruptionBudgets(r, pod); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	opts := ev.DeleteOptions
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	dry, err := dryRun(opts.DryRun)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, _, err := s.deleteObject(r.Context(), t.res, t.namespace, t.name, opts, dry); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	write(w, http.StatusCreated, out, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+}
+
+// checkDisruptionBudgets refuses an eviction that a matching budget has no room for.
+func (s *Server) checkDisruptionBudgets(r *http.Request, pod *corev1.Pod) error {
+	pdbs, _, err := s.list(r.Context(), registry.PodDisruptionBudgets, pod.Namespace, true)
+	if err != nil {
+		return err
+	}
+	for _, o := range pdbs {
+		pdb := o.(*policyv1.PodDisruptionBudget)
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if pdb.Status.DisruptionsAllowed <= 0 {
+			st := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+			st.ErrStatus.Details.Causes = append(st.ErrStatus.Details.Causes, metav1.StatusCause{
+				Type:    "DisruptionBudget",
+				Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy),
+			})
+			return st
+		}
+	}
+	return nil
+}
+
+// serveFinalize sets a namespace's spec.finalizers, the namespace controller's last
+// step before a terminating namespace goes.
+func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, t target) {
+	if r.Method != http.MethodPut {
+		writeError(w, r, methodNotSupported(t.res, r.Method))
+		return
+	}
+	out, err := negotiate(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	obj, err := s.decodeBody(w, r, t.res)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	want := obj.(*corev1.Namespace)
+	updated, err := s.update(r.Context(), t.res, registry.Finalize, "", t.name, func(old runtime.Object) (runtime.Object, error) {
+		if err := checkRV(t.res, old, want.ResourceVersion); err != nil {
+			return nil, err
+		}
+		ns := old.(*corev1.Namespace)
+		ns.Spec.Finalizers = want.Spec.Finalizers
+		return ns, nil
+	}, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.writeObjects(w, r, http.StatusOK, out, t.res, updated, nil, 0)
+}
+
+// serveNodeSubresource hands logs, exec, attach and port-forward to the agent of the
+// pod's node.
+func (s *Server) serveNodeSubresource(w http.ResponseWriter, r *http.Request, t target) {
+	obj, err := s.get(r.Context(), t.res, t.namespace, t.name, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	pod := obj.(*corev1.Pod)
+	if pod.Spec.NodeName == "" {
+		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name)))
+		return
+	}
+	if s.nodes == nil {
+		writeError(w, r, apierrors.NewServiceUnavailable(fmt.Sprintf("no connection to the agent of node %s", pod.Spec.NodeName)))
+		return
+	}
+	s.nodes.ServePod(w, r, pod, t.subresource)
+}

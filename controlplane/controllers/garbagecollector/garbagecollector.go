@@ -1,0 +1,371 @@
+// Package garbagecollector deletes objects whose owners are gone, following
+// ownerReferences, and carries out the orphan and foreground deletion policies.
+package garbagecollector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
+)
+
+// Resource is one kind of object the collector follows.
+type Resource struct {
+	GVR        schema.GroupVersionResource
+	Kind       string
+	Namespaced bool
+}
+
+const (
+	byOwnerUID = "ownerUID"
+	byUID      = "uid"
+	// waitForDependents is how soon an owner under foreground deletion is looked at
+	// again while its dependents go.
+	waitForDependents = time.Second
+)
+
+// Controller is the garbage collector.
+type Controller struct {
+	client    metadata.Interface
+	resources map[schema.GroupVersionResource]Resource
+	byKind    map[schema.GroupVersionKind]schema.GroupVersionResource
+	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	queue     workqueue.TypedRateLimitingInterface[string]
+	log       *slog.Logger
+}
+
+// New makes the collector over the given resources, with informers from factory.
+func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Controller {
+	c := &Controller{
+		client:    client,
+		resources: map[schema.GroupVersionResource]Resource{},
+		byKind:    map[schema.GroupVersionKind]schema.GroupVersionResource{},
+		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		queue:     reconcile.NewQueue("garbagecollector"),
+		log:       log,
+	}
+	for _, r := range resources {
+		r := r
+		c.resources[r.GVR] = r
+		c.byKind[r.GVR.GroupVersion().WithKind(r.Kind)] = r.GVR
+		inf := factory.ForResource(r.GVR).Informer()
+		_ = inf.AddIndexers(cache.Indexers{byOwnerUID: ownerUIDs, byUID: uidOf})
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.observe(r.GVR, obj) },
+			UpdateFunc: func(_, obj any) { c.observe(r.GVR, obj) },
+			DeleteFunc: func(obj any) { c.gone(obj) },
+		})
+		c.informers[r.GVR] = inf
+	}
+	return c
+}
+
+// Run runs workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	var synced []cache.InformerSynced
+	for _, inf := range c.informers {
+		synced = append(synced, inf.HasSynced)
+	}
+	loop := reconcile.Loop{Name: "garbagecollector", Queue: c.queue, Sync: c.sync, Log: c.log}
+	loop.Run(ctx, workers, synced...)
+}
+
+func ownerUIDs(obj any) ([]string, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(m.OwnerReferences))
+	for _, ref := range m.OwnerReferences {
+		out = append(out, string(ref.UID))
+	}
+	return out, nil
+}
+
+func uidOf(obj any) ([]string, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return nil, nil
+	}
+	return []string{string(m.UID)}, nil
+}
+
+// key names an object for the queue: resource|namespace|name.
+func key(gvr schema.GroupVersionResource, ns, name string) string {
+	return gvr.Group + "/" + gvr.Version + "/" + gvr.Resource + "|" + ns + "|" + name
+}
+
+func parseKey(k string) (schema.GroupVersionResource, string, string, bool) {
+	parts := strings.Split(k, "|")
+	if len(parts) != 3 {
+		return schema.GroupVersionResource{}, "", "", false
+	}
+	gv := strings.SplitN(parts[0], "/", 3)
+	if len(gv) != 3 {
+		return schema.GroupVersionResource{}, "", "", false
+	}
+	return schema.GroupVersionResource{Group: gv[0], Version: gv[1], Resource: gv[2]}, parts[1], parts[2], true
+}
+
+// observe queues an object that has owners, or that waits for the collector to orphan
+// or delete its dependents.
+func (c *Controller) observe(gvr schema.GroupVersionResource, obj any) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return
+	}
+	if len(m.OwnerReferences) > 0 || (m.DeletionTimestamp != nil && (hasFinalizer(m, metav1.FinalizerOrphanDependents) || hasFinalizer(m, metav1.FinalizerDeleteDependents))) {
+		c.queue.Add(key(gvr, m.Namespace, m.Name))
+	}
+}
+
+// gone queues the dependents of a deleted object, and its owners (one of which may be
+// waiting in foreground deletion for it to go).
+func (c *Controller) gone(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return
+	}
+	for _, d := range c.dependents(string(m.UID)) {
+		c.queue.Add(key(d.gvr, d.obj.Namespace, d.obj.Name))
+	}
+	for _, ref := range m.OwnerReferences {
+		if o, ok := c.cached(string(ref.UID)); ok {
+			c.queue.Add(key(o.gvr, o.obj.Namespace, o.obj.Name))
+		}
+	}
+}
+
+type cachedObject struct {
+	gvr schema.GroupVersionResource
+	obj *metav1.PartialObjectMetadata
+}
+
+func (c *Controller) dependents(uid string) []cachedObject {
+	var out []cachedObject
+	for gvr, inf := range c.informers {
+		objs, _ := inf.GetIndexer().ByIndex(byOwnerUID, uid)
+		for _, o := range objs {
+			if m, ok := o.(*metav1.PartialObjectMetadata); ok {
+				out = append(out, cachedObject{gvr, m})
+			}
+		}
+	}
+	return out
+}
+
+func (c *Controller) cached(uid string) (cachedObject, bool) {
+	for gvr, inf := range c.informers {
+		objs, _ := inf.GetIndexer().ByIndex(byUID, uid)
+		for _, o := range objs {
+			if m, ok := o.(*metav1.PartialObjectMetadata); ok {
+				return cachedObject{gvr, m}, true
+			}
+		}
+	}
+	return cachedObject{}, false
+}
+
+func (c *Controller) sync(ctx context.Context, k string) error {
+	gvr, ns, name, ok := parseKey(k)
+	if !ok {
+		return nil
+	}
+	inf, ok := c.informers[gvr]
+	if !ok {
+		return nil
+	}
+	item, exists, err := inf.GetIndexer().GetByKey(cacheKey(ns, name))
+	if err != nil || !exists {
+		return err
+	}
+	m := item.(*metav1.PartialObjectMetadata)
+	if m.DeletionTimestamp != nil {
+		if hasFinalizer(m, metav1.FinalizerOrphanDependents) {
+			return c.orphanDependents(ctx, gvr, m)
+		}
+		if hasFinalizer(m, metav1.FinalizerDeleteDependents) {
+			return c.deleteDependentsFirst(ctx, gvr, m)
+		}
+	}
+	if len(m.OwnerReferences) == 0 {
+		return nil
+	}
+	return c.collectIfOrphaned(ctx, gvr, m)
+}
+
+func cacheKey(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// collectIfOrphaned deletes an object all of whose owners are gone, and drops the
+// references to the gone ones when some owners remain.
+func (c *Controller) collectIfOrphaned(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) error {
+	var live, dangling []metav1.OwnerReference
+	for _, ref := range m.OwnerReferences {
+		exists, err := c.ownerExists(ctx, m.Namespace, ref)
+		if err != nil {
+			return err
+		}
+		if exists {
+			live = append(live, ref)
+		} else {
+			dangling = append(dangling, ref)
+		}
+	}
+	if len(dangling) == 0 {
+		return nil
+	}
+	if len(live) == 0 {
+		if m.DeletionTimestamp != nil {
+			return nil
+		}
+		c.log.Info("deleting object whose owners are gone", "resource", gvr.Resource, "namespace", m.Namespace, "name", m.Name)
+		return c.delete(ctx, gvr, m, metav1.DeletePropagationBackground)
+	}
+	return c.setOwners(ctx, gvr, m, live)
+}
+
+// ownerExists looks the owner up in the caches, then, to be sure a missing owner is
+// not merely not yet seen, on the server.
+func (c *Controller) ownerExists(ctx context.Context, depNamespace string, ref metav1.OwnerReference) (bool, error) {
+	if o, ok := c.cached(string(ref.UID)); ok && o.obj.UID == ref.UID {
+		return true, nil
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return false, nil
+	}
+	gvr, ok := c.byKind[gv.WithKind(ref.Kind)]
+	if !ok {
+		// An owner of a kind this cluster does not serve cannot be checked; keep the object.
+		return true, nil
+	}
+	ns := ""
+	if c.resources[gvr].Namespaced {
+		ns = depNamespace
+	}
+	got, err := c.client.Resource(gvr).Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return got.UID == ref.UID, nil
+}
+
+// orphanDependents removes the owner from its dependents' references, then lets the
+// owner go.
+func (c *Controller) orphanDependents(ctx context.Context, gvr schema.GroupVersionResource, owner *metav1.PartialObjectMetadata) error {
+	for _, d := range c.dependents(string(owner.UID)) {
+		var kept []metav1.OwnerReference
+		for _, ref := range d.obj.OwnerReferences {
+			if ref.UID != owner.UID {
+				kept = append(kept, ref)
+			}
+		}
+		if err := c.setOwners(ctx, d.gvr, d.obj, kept); err != nil {
+			return err
+		}
+	}
+	return c.removeFinalizer(ctx, gvr, owner, metav1.FinalizerOrphanDependents)
+}
+
+// deleteDependentsFirst deletes the dependents of an owner under foreground deletion,
+// and lets the owner go once none is left.
+func (c *Controller) deleteDependentsFirst(ctx context.Context, gvr schema.GroupVersionResource, owner *metav1.PartialObjectMetadata) error {
+	deps := c.dependents(string(owner.UID))
+	if len(deps) == 0 {
+		return c.removeFinalizer(ctx, gvr, owner, metav1.FinalizerDeleteDependents)
+	}
+	for _, d := range deps {
+		if d.obj.DeletionTimestamp != nil {
+			continue
+		}
+		if err := c.delete(ctx, d.gvr, d.obj, metav1.DeletePropagationForeground); err != nil {
+			return err
+		}
+	}
+	c.queue.AddAfter(key(gvr, owner.Namespace, owner.Name), waitForDependents)
+	return nil
+}
+
+func (c *Controller) delete(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata, policy metav1.DeletionPropagation) error {
+	uid := m.UID
+	err := c.client.Resource(gvr).Namespace(m.Namespace).Delete(ctx, m.Name, metav1.DeleteOptions{
+		PropagationPolicy: &policy,
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// Gone already, or replaced by a new object of the same name, which is not ours.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s %s/%s: %w", gvr.Resource, m.Namespace, m.Name, err)
+	}
+	return nil
+}
+
+// setOwners replaces an object's ownerReferences, guarded by its resourceVersion.
+func (c *Controller) setOwners(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata, refs []metav1.OwnerReference) error {
+	if refs == nil {
+		refs = []metav1.OwnerReference{}
+	}
+	return c.patchMeta(ctx, gvr, m, map[string]any{"ownerReferences": refs})
+}
+
+func (c *Controller) removeFinalizer(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata, finalizer string) error {
+	kept := []string{}
+	for _, f := range m.Finalizers {
+		if f != finalizer {
+			kept = append(kept, f)
+		}
+	}
+	return c.patchMeta(ctx, gvr, m, map[string]any{"finalizers": kept})
+}
+
+func (c *Controller) patchMeta(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata, fields map[string]any) error {
+	fields["resourceVersion"] = m.ResourceVersion
+	fields["uid"] = m.UID
+	patch, err := json.Marshal(map[string]any{"metadata": fields})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.Resource(gvr).Namespace(m.Namespace).Patch(ctx, m.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("patch %s %s/%s: %w", gvr.Resource, m.Namespace, m.Name, err)
+	}
+	return nil
+}
+
+func hasFinalizer(m *metav1.PartialObjectMetadata, f string) bool {
+	for _, x := range m.Finalizers {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
