@@ -256,6 +256,22 @@ func TestPodRows(t *testing.T) {
 			want: []any{"app", "1/1", "Running", "0", "60m", "<none>", "<none>", "<none>", "<none>"},
 		},
 		{
+			name: "init container running again in an initialized pod",
+			pod: corev1.Pod{
+				ObjectMeta: objMeta("app", time.Hour),
+				Spec:       corev1.PodSpec{InitContainers: containers("setup"), Containers: containers("app")},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning,
+					Conditions: []corev1.PodCondition{condition(corev1.PodInitialized, corev1.ConditionTrue)},
+					InitContainerStatuses: []corev1.ContainerStatus{
+						{Name: "setup", RestartCount: 1, State: running(), LastTerminationState: lastExit(time.Minute)},
+					},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: running()}},
+				},
+			},
+			// kube keeps the init status but counts ready and restarted app containers only.
+			want: []any{"app", "1/1", "Init:0/1", "0", "60m", "<none>", "<none>", "<none>", "<none>"},
+		},
+		{
 			name: "sidecar init container counts among the containers",
 			pod: corev1.Pod{
 				ObjectMeta: objMeta("app", time.Hour),

@@ -294,3 +294,56 @@ migrate-db            0/1     Init:0/2           0            30s   <none>      
 		t.Errorf("kubectl get pods -o wide\n got:\n%s\nwant:\n%s", got, wantWide)
 	}
 }
+
+// TestListsPrintLikeTheirItems checks that each served list kind prints its items with the
+// item kind's columns and cells.
+func TestListsPrintLikeTheirItems(t *testing.T) {
+	m := objMeta("x", time.Hour)
+	tests := []struct {
+		item, list runtime.Object
+	}{
+		{&corev1.Namespace{ObjectMeta: m}, &corev1.NamespaceList{Items: []corev1.Namespace{{ObjectMeta: m}}}},
+		{&corev1.Pod{ObjectMeta: m}, &corev1.PodList{Items: []corev1.Pod{{ObjectMeta: m}}}},
+		{&corev1.Node{ObjectMeta: m}, &corev1.NodeList{Items: []corev1.Node{{ObjectMeta: m}}}},
+		{&corev1.Service{ObjectMeta: m}, &corev1.ServiceList{Items: []corev1.Service{{ObjectMeta: m}}}},
+		{&corev1.Endpoints{ObjectMeta: m}, &corev1.EndpointsList{Items: []corev1.Endpoints{{ObjectMeta: m}}}},
+		{&corev1.ConfigMap{ObjectMeta: m}, &corev1.ConfigMapList{Items: []corev1.ConfigMap{{ObjectMeta: m}}}},
+		{&corev1.Secret{ObjectMeta: m}, &corev1.SecretList{Items: []corev1.Secret{{ObjectMeta: m}}}},
+		{&corev1.ServiceAccount{ObjectMeta: m}, &corev1.ServiceAccountList{Items: []corev1.ServiceAccount{{ObjectMeta: m}}}},
+		{&corev1.Event{ObjectMeta: m}, &corev1.EventList{Items: []corev1.Event{{ObjectMeta: m}}}},
+		{&corev1.ReplicationController{ObjectMeta: m}, &corev1.ReplicationControllerList{Items: []corev1.ReplicationController{{ObjectMeta: m}}}},
+		{&corev1.PersistentVolume{ObjectMeta: m}, &corev1.PersistentVolumeList{Items: []corev1.PersistentVolume{{ObjectMeta: m}}}},
+		{&corev1.PersistentVolumeClaim{ObjectMeta: m}, &corev1.PersistentVolumeClaimList{Items: []corev1.PersistentVolumeClaim{{ObjectMeta: m}}}},
+		{&corev1.LimitRange{ObjectMeta: m}, &corev1.LimitRangeList{Items: []corev1.LimitRange{{ObjectMeta: m}}}},
+		{&corev1.ResourceQuota{ObjectMeta: m}, &corev1.ResourceQuotaList{Items: []corev1.ResourceQuota{{ObjectMeta: m}}}},
+		{&appsv1.Deployment{ObjectMeta: m}, &appsv1.DeploymentList{Items: []appsv1.Deployment{{ObjectMeta: m}}}},
+		{&appsv1.ReplicaSet{ObjectMeta: m}, &appsv1.ReplicaSetList{Items: []appsv1.ReplicaSet{{ObjectMeta: m}}}},
+		{&appsv1.StatefulSet{ObjectMeta: m}, &appsv1.StatefulSetList{Items: []appsv1.StatefulSet{{ObjectMeta: m}}}},
+		{&appsv1.DaemonSet{ObjectMeta: m}, &appsv1.DaemonSetList{Items: []appsv1.DaemonSet{{ObjectMeta: m}}}},
+		{&appsv1.ControllerRevision{ObjectMeta: m}, &appsv1.ControllerRevisionList{Items: []appsv1.ControllerRevision{{ObjectMeta: m}}}},
+		{&batchv1.Job{ObjectMeta: m}, &batchv1.JobList{Items: []batchv1.Job{{ObjectMeta: m}}}},
+		{&batchv1.CronJob{ObjectMeta: m}, &batchv1.CronJobList{Items: []batchv1.CronJob{{ObjectMeta: m}}}},
+		{&coordinationv1.Lease{ObjectMeta: m}, &coordinationv1.LeaseList{Items: []coordinationv1.Lease{{ObjectMeta: m}}}},
+		{&discoveryv1.EndpointSlice{ObjectMeta: m}, &discoveryv1.EndpointSliceList{Items: []discoveryv1.EndpointSlice{{ObjectMeta: m}}}},
+		{&eventsv1.Event{ObjectMeta: m}, &eventsv1.EventList{Items: []eventsv1.Event{{ObjectMeta: m}}}},
+		{&storagev1.StorageClass{ObjectMeta: m}, &storagev1.StorageClassList{Items: []storagev1.StorageClass{{ObjectMeta: m}}}},
+		{&policyv1.PodDisruptionBudget{ObjectMeta: m}, &policyv1.PodDisruptionBudgetList{Items: []policyv1.PodDisruptionBudget{{ObjectMeta: m}}}},
+	}
+	for _, tt := range tests {
+		t.Run(reflect.TypeOf(tt.list).Elem().Name(), func(t *testing.T) {
+			single, list := tableOf(t, tt.item), tableOf(t, tt.list)
+			if !reflect.DeepEqual(single.ColumnDefinitions, list.ColumnDefinitions) {
+				t.Errorf("list columns differ from item columns:\n%v\n%v", list.ColumnDefinitions, single.ColumnDefinitions)
+			}
+			if len(list.Rows) != 1 {
+				t.Fatalf("got %d rows, want 1", len(list.Rows))
+			}
+			if !reflect.DeepEqual(single.Rows[0].Cells, list.Rows[0].Cells) {
+				t.Errorf("list row %v differs from item row %v", list.Rows[0].Cells, single.Rows[0].Cells)
+			}
+			if reflect.TypeOf(list.Rows[0].Object.Object) != reflect.TypeOf(tt.item) {
+				t.Errorf("list row carries a %T, want a %T", list.Rows[0].Object.Object, tt.item)
+			}
+		})
+	}
+}

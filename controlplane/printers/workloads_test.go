@@ -124,6 +124,9 @@ func TestControllerRevisionRows(t *testing.T) {
 	if _, err := Table(bad, now); err == nil {
 		t.Error("a controller with an unparsable apiVersion printed; want an error, as kube gives")
 	}
+	if _, err := Table(&appsv1.ControllerRevisionList{Items: []appsv1.ControllerRevision{*orphan, *bad}}, now); err == nil {
+		t.Error("a list holding such a revision printed; want an error")
+	}
 }
 
 func TestJobRows(t *testing.T) {
