@@ -2,6 +2,7 @@ package printers
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,7 +21,7 @@ var defaultColumns = []metav1.TableColumnDefinition{
 
 // defaultTable is the default Table of an object or a list of objects.
 func defaultTable(obj runtime.Object) (*metav1.Table, error) {
-	table := &metav1.Table{ColumnDefinitions: defaultColumns}
+	table := &metav1.Table{ColumnDefinitions: slices.Clone(defaultColumns)}
 	add := func(item runtime.Object) error {
 		m, err := meta.Accessor(item)
 		if err != nil {

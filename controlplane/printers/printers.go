@@ -8,6 +8,7 @@ package printers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,7 +147,8 @@ func Table(obj runtime.Object, now time.Time) (*metav1.Table, error) {
 // rowFunc computes the cells (and, for pods, the conditions) of one object's row.
 type rowFunc[P any] func(obj P, now time.Time) (metav1.TableRow, error)
 
-// one is the Table of a single object.
+// one is the Table of a single object. Tables get their own copy of the columns, which
+// callers may edit.
 func one[T any, P interface {
 	*T
 	runtime.Object
@@ -156,7 +158,7 @@ func one[T any, P interface {
 		return nil, err
 	}
 	r.Object = runtime.RawExtension{Object: obj}
-	return &metav1.Table{ColumnDefinitions: columns, Rows: []metav1.TableRow{r}}, nil
+	return &metav1.Table{ColumnDefinitions: slices.Clone(columns), Rows: []metav1.TableRow{r}}, nil
 }
 
 // many is the Table of a list's items, in the list's order.
@@ -174,7 +176,7 @@ func many[T any, P interface {
 		r.Object = runtime.RawExtension{Object: item}
 		rows = append(rows, r)
 	}
-	return &metav1.Table{ColumnDefinitions: columns, Rows: rows}, nil
+	return &metav1.Table{ColumnDefinitions: slices.Clone(columns), Rows: rows}, nil
 }
 
 // cells is a row of the given cells, for rows that need nothing else.

@@ -214,6 +214,19 @@ func TestListRowsKeepOrderAndItems(t *testing.T) {
 	}
 }
 
+func TestTablesDoNotShareColumns(t *testing.T) {
+	first := tableOf(t, &corev1.Pod{})
+	first.ColumnDefinitions[0].Name = "Changed"
+	if second := tableOf(t, &corev1.PodList{}); second.ColumnDefinitions[0].Name != "Name" {
+		t.Errorf("editing one table's columns changed the next table's: %q", second.ColumnDefinitions[0].Name)
+	}
+	lr := tableOf(t, &corev1.LimitRange{})
+	lr.ColumnDefinitions[1].Name = "Changed"
+	if again := tableOf(t, &corev1.LimitRange{}); again.ColumnDefinitions[1].Name != "Created At" {
+		t.Errorf("editing a default table's columns changed the next one's: %q", again.ColumnDefinitions[1].Name)
+	}
+}
+
 func TestSingleObjectRowCarriesObject(t *testing.T) {
 	cm := &corev1.ConfigMap{ObjectMeta: objMeta("settings", time.Hour)}
 	table := tableOf(t, cm)
