@@ -1,0 +1,51 @@
+# kindlike: build, test, benchmarks and images. Everything a fresh machine needs is
+# installed by these targets (Go tools through the module proxy, Debian packages
+# through apt), never by hand.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/kindlike
+KINDLIKE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+K8S_MODULE_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/client-go)
+K8S_VERSION := v1.$(patsubst v0.%,%,$(K8S_MODULE_VERSION))
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+LDFLAGS := -s -w \
+	-X github.com/kindlike/kindlike/version.Kindlike=$(KINDLIKE_VERSION) \
+	-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean
+STATICCHECK_VERSION := v0.8.2
+GOTEST_TIMEOUT ?= 80m
+
+.PHONY: all build test unit lint fuzz bench cluster clean generate
+
+all: build
+
+# The static binary: host CLI, control plane, node agent and load balancer in one.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kindlike
+
+# The whole suite, e2e included (e2e needs a running Docker daemon and fails loudly without).
+test: build lint
+	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+# Unit and integration tests without Docker.
+unit: build
+	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./controlplane/store/ -run '^$$' -fuzz FuzzCommandDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./controlplane/apiserver/ -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME)
+
+bench: build
+	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+clean:
+	rm -rf bin

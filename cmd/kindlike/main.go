@@ -1,0 +1,42 @@
+// Command kindlike creates Kubernetes-style clusters out of Docker containers, and is
+// also every program those containers run: control plane, node agent, load balancer.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "ERROR:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	var logLevel string
+	root := &cobra.Command{
+		Use:           "kindlike",
+		Short:         "kindlike runs multi-node Kubernetes-style clusters in Docker, for learning, demos and chaos tests",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level of long-running components: debug, info, warn, error")
+	logger := func() *slog.Logger {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+			level = slog.LevelInfo
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	root.AddCommand(
+		newKubectlCommand(),
+		newVersionCommand(),
+	)
+	_ = logger
+	return root
+}
