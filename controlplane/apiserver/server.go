@@ -264,3 +264,9 @@ func (s *Server) recover(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Authenticated wraps another handler in the server's authentication and panic
+// recovery, for endpoints served beside the Kubernetes API.
+func (s *Server) Authenticated(next http.Handler) http.Handler {
+	return s.recover(s.authenticate(next))
+}
