@@ -6,7 +6,8 @@
 //     schemas and the registry's routes into the v2 and v3 documents, and writes them,
 //     compressed, to the -out directory.
 //
-// Run it with `go generate ./controlplane/apiserver/openapi/...` (or `make openapi`).
+// Run it with `go generate ./controlplane/apiserver/openapi/...`; it takes about ten
+// seconds and writes the same files for the same inputs.
 package main
 
 import (
