@@ -1,3 +1,7 @@
+// Module requirements for building k8s.io/kube-openapi's openapi-gen, used only by
+// controlplane/apiserver/openapi/gen (go run -modfile=...). openapi-gen's own go.mod asks
+// for golang.org/x/tools v0.24.0, which does not build with Go 1.26. Keep
+// k8s.io/kube-openapi at the version go.mod resolves; gen checks that it is.
 module github.com/kindlike/kindlike
 
 go 1.26.8
