@@ -159,6 +159,7 @@ func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, ns st
 	if st.PrepareForCreate != nil {
 		st.PrepareForCreate(obj)
 	}
+	s.admit(obj)
 	errs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	if st.Validate != nil {
 		errs = append(errs, st.Validate(obj)...)
