@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -204,7 +205,7 @@ func scenarioObject[T runtime.Object](t *testing.T, file, name string) T {
 
 // errorStrings renders an error list as kube-apiserver prints its causes.
 func errorStrings(errs field.ErrorList) []string {
-	out := make([]string, 0, len(errs))
+	var out []string
 	for _, e := range errs {
 		out = append(out, e.Error())
 	}
@@ -229,3 +230,8 @@ func copyField(t *testing.T, obj, old runtime.Object, name string) {
 	}
 	dst.Set(src)
 }
+
+var pointerRE = regexp.MustCompile(`\(0x[0-9a-f]+\)`)
+
+// maskPointers hides the addresses %#v prints for pointer fields.
+func maskPointers(s string) string { return pointerRE.ReplaceAllString(s, "(0xPTR)") }
