@@ -19,7 +19,9 @@ func TestPersistentVolumeValidation(t *testing.T) {
 	}{
 		{"no access modes", func(pv *corev1.PersistentVolume) { pv.Spec.AccessModes = nil },
 			[]string{"spec.accessModes: Required value"}},
-		{"unknown access mode", func(pv *corev1.PersistentVolume) { pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadWriteSome"} },
+		{"unknown access mode", func(pv *corev1.PersistentVolume) {
+			pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadWriteSome"}
+		},
 			[]string{`spec.accessModes: Unsupported value: "ReadWriteSome": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"`}},
 		{"no capacity", func(pv *corev1.PersistentVolume) { pv.Spec.Capacity = nil },
 			[]string{
@@ -97,7 +99,9 @@ func TestPersistentVolumeClaimValidation(t *testing.T) {
 		{"ReadWriteOncePod with others", func(pvc *corev1.PersistentVolumeClaim) {
 			pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod, corev1.ReadWriteOnce}
 		}, []string{"spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes"}},
-		{"volume mode", func(pvc *corev1.PersistentVolumeClaim) { pvc.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeMode("Raw")) },
+		{"volume mode", func(pvc *corev1.PersistentVolumeClaim) {
+			pvc.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeMode("Raw"))
+		},
 			[]string{`spec.volumeMode: Unsupported value: "Raw": supported values: "Block", "Filesystem"`}},
 		{"data source of the default group", func(pvc *corev1.PersistentVolumeClaim) {
 			pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "Snapshot", Name: "s"}
