@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -244,5 +246,36 @@ func TestEveryResourceHasAStrategy(t *testing.T) {
 		if r.Strategy.Validate == nil {
 			t.Errorf("%s: no Validate", r.GVR())
 		}
+	}
+}
+
+// No rule may panic on an empty object: the server calls them on whatever it decoded.
+func TestRulesAcceptEmptyObjects(t *testing.T) {
+	for _, r := range All() {
+		t.Run(r.GVR().String(), func(t *testing.T) {
+			s := r.Strategy
+			obj, old := r.New(), r.New()
+			for _, fn := range []func(runtime.Object){s.Default, s.PrepareForCreate} {
+				if fn != nil {
+					fn(obj)
+				}
+			}
+			if s.Validate != nil {
+				s.Validate(obj)
+			}
+			for _, fn := range []func(obj, old runtime.Object){s.PrepareForUpdate, s.PrepareForStatusUpdate} {
+				if fn != nil {
+					fn(obj, old)
+				}
+			}
+			for _, fn := range []func(obj, old runtime.Object) field.ErrorList{s.ValidateUpdate, s.ValidateStatusUpdate} {
+				if fn != nil {
+					fn(obj, old)
+				}
+			}
+			if s.Fields != nil {
+				s.Fields(obj)
+			}
+		})
 	}
 }

@@ -691,7 +691,7 @@ type handler struct {
 }
 
 func validateHandler(h handler, gracePeriod *int64, fldPath *field.Path) field.ErrorList {
-	actions := []volumeType{
+	actions := []alternative{
 		{name: "exec", checkPath: "exec", check: when(h.exec != nil, func(p *field.Path) field.ErrorList {
 			if len(h.exec.Command) == 0 {
 				return field.ErrorList{field.Required(p.Child("command"), "")}
@@ -716,19 +716,7 @@ func validateHandler(h handler, gracePeriod *int64, fldPath *field.Path) field.E
 			return nil
 		})},
 	}
-	var errs field.ErrorList
-	n := 0
-	for _, a := range actions {
-		if a.check == nil {
-			continue
-		}
-		if n > 0 {
-			errs = append(errs, field.Forbidden(fldPath.Child(a.name), "may not specify more than 1 handler type"))
-			continue
-		}
-		n++
-		errs = append(errs, a.check(fldPath.Child(a.name))...)
-	}
+	n, errs := validateOneOf(actions, "handler type", fldPath)
 	if n == 0 {
 		errs = append(errs, field.Required(fldPath, "must specify a handler type"))
 	}

@@ -3,7 +3,6 @@ package registry
 import (
 	"slices"
 	"sort"
-	"strings"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -49,8 +48,6 @@ func validateObjectName(name string, nameFn apimachineryvalidation.ValidateNameF
 	}
 	return errs
 }
-
-func lower(s string) string { return strings.ToLower(s) }
 
 // sortedUnique returns the distinct values, sorted: a set to compare by value.
 func sortedUnique(values []string) []string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"strings"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -236,7 +237,7 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, pvName string, fldPath *f
 		}
 	}
 	s := &spec.PersistentVolumeSource
-	types := []volumeType{
+	types := []alternative{
 		{name: "hostPath", checkPath: "hostPath", check: when(s.HostPath != nil, func(p *field.Path) field.ErrorList {
 			return validateHostPath(s.HostPath, p)
 		})},
@@ -365,7 +366,7 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, pvName string, fldPath *f
 			return errs
 		})},
 	}
-	n, srcErrs := validateOneSource(types, fldPath)
+	n, srcErrs := validateOneOf(types, "volume type", fldPath)
 	errs = append(errs, srcErrs...)
 	if n == 0 {
 		errs = append(errs, field.Required(fldPath, "must specify a volume type"))
@@ -554,7 +555,7 @@ func validateStorageClass(sc *storagev1.StorageClass) field.ErrorList {
 	if sc.Provisioner == "" {
 		errs = append(errs, field.Required(field.NewPath("provisioner"), ""))
 	} else {
-		errs = append(errs, validateQualifiedName(lower(sc.Provisioner), field.NewPath("provisioner"))...)
+		errs = append(errs, validateQualifiedName(strings.ToLower(sc.Provisioner), field.NewPath("provisioner"))...)
 	}
 	errs = append(errs, validateProvisionerParameters(sc.Parameters, field.NewPath("parameters"))...)
 	if sc.ReclaimPolicy != nil && *sc.ReclaimPolicy != "" && !contains(storageClassReclaims, string(*sc.ReclaimPolicy)) {

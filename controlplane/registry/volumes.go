@@ -58,29 +58,31 @@ func validateVolumes(volumes []corev1.Volume, podName string, fldPath *field.Pat
 	return ok, errs
 }
 
-// volumeType is one kind of volume source: the path it is reported under when it is one
-// too many, the path its own checks use (kube-apiserver spells a few differently), and
-// those checks.
-type volumeType struct {
+// alternative is one of several fields of which exactly one may be set (a volume's
+// sources, a probe's handlers): the path it is reported under when it is one too many,
+// the path its own checks use (kube-apiserver spells a few differently), and those
+// checks, nil when the field is not set.
+type alternative struct {
 	name, checkPath string
 	check           func(p *field.Path) field.ErrorList
-	// always: checked and counted even after another source (a persistent volume's
+	// always: checked and counted even after another one (a persistent volume's
 	// flexVolume, as kube-apiserver has it).
 	always bool
 }
 
-// validateOneSource runs the checks of the first source set and reports any other.
-func validateOneSource(types []volumeType, fldPath *field.Path) (n int, errs field.ErrorList) {
-	for _, t := range types {
-		if t.check == nil {
+// validateOneOf runs the checks of the first alternative set and reports any other as
+// "may not specify more than 1 <kind>". It returns how many it counted.
+func validateOneOf(alts []alternative, kind string, fldPath *field.Path) (n int, errs field.ErrorList) {
+	for _, a := range alts {
+		if a.check == nil {
 			continue
 		}
-		if n > 0 && !t.always {
-			errs = append(errs, field.Forbidden(fldPath.Child(t.name), "may not specify more than 1 volume type"))
+		if n > 0 && !a.always {
+			errs = append(errs, field.Forbidden(fldPath.Child(a.name), "may not specify more than 1 "+kind))
 			continue
 		}
 		n++
-		errs = append(errs, t.check(fldPath.Child(t.checkPath))...)
+		errs = append(errs, a.check(fldPath.Child(a.checkPath))...)
 	}
 	return n, errs
 }
@@ -96,7 +98,7 @@ func when(set bool, check func(*field.Path) field.ErrorList) func(*field.Path) f
 func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path, volName, podName string) field.ErrorList {
 	var errs field.ErrorList
 	// The order is kube-apiserver's: it decides which of two sources is "one too many".
-	types := []volumeType{
+	types := []alternative{
 		{name: "emptyDir", checkPath: "emptyDir", check: when(s.EmptyDir != nil, func(p *field.Path) field.ErrorList {
 			if s.EmptyDir.SizeLimit != nil && s.EmptyDir.SizeLimit.Cmp(resource.Quantity{}) < 0 {
 				return field.ErrorList{field.Forbidden(p.Child("sizeLimit"), "SizeLimit field must be a valid resource quantity")}
@@ -247,7 +249,7 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path, volName, 
 			return validateRequired(p, "reference", s.Image.Reference)
 		})},
 	}
-	n, errs := validateOneSource(types, fldPath)
+	n, errs := validateOneOf(types, "volume type", fldPath)
 	if n == 0 {
 		errs = append(errs, field.Required(fldPath, "must specify a volume type"))
 	}
