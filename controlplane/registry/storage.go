@@ -11,7 +11,6 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -77,9 +76,6 @@ func init() {
 		KubeFinalizers: true,
 	}.set(StorageClasses)
 }
-
-// now stamps phase transitions; tests replace it.
-var now = metav1.Now
 
 func defaultPV(pv *corev1.PersistentVolume) {
 	if pv.Status.Phase == "" {

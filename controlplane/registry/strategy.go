@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
+
+// now stamps the times rules set (condition and phase transitions); tests replace it.
+var now = metav1.Now
 
 // rules is a Strategy written against one concrete type, so each resource file states its
 // rules without type assertions. Every field may be nil.
