@@ -36,7 +36,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newKubectlCommand(),
 		newVersionCommand(),
+		newControlPlaneCommand(logger),
 	)
-	_ = logger
 	return root
 }
