@@ -402,9 +402,11 @@ func preconditionsMatch(res *registry.Resource, obj runtime.Object, pre *metav1.
 	m, _ := meta.Accessor(obj)
 	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
 	if pre.UID != nil && *pre.UID != m.GetUID() {
+		//lint:ignore ST1005 kube-apiserver's wording, which clients print
 		return apierrors.NewConflict(gr, m.GetName(), fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *pre.UID, m.GetUID()))
 	}
 	if pre.ResourceVersion != nil && *pre.ResourceVersion != m.GetResourceVersion() {
+		//lint:ignore ST1005 kube-apiserver's wording, which clients print
 		return apierrors.NewConflict(gr, m.GetName(), fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *pre.ResourceVersion, m.GetResourceVersion()))
 	}
 	return nil
@@ -516,8 +518,10 @@ func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
 // withPolicyFinalizers adds the finalizer the propagation policy asks for.
 func withPolicyFinalizers(finalizers []string, opts *metav1.DeleteOptions) []string {
 	policy := opts.PropagationPolicy
+	//lint:ignore SA1019 older clients still send orphanDependents
 	if policy == nil && opts.OrphanDependents != nil {
 		p := metav1.DeletePropagationBackground
+		//lint:ignore SA1019 older clients still send orphanDependents
 		if *opts.OrphanDependents {
 			p = metav1.DeletePropagationOrphan
 		}
