@@ -190,7 +190,8 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 	st := res.Strategy
 	var errs field.ErrorList
 	switch sub {
-	case "":
+	case "", registry.Scale:
+		// A scale write is a write of the main resource built from the current object.
 		if st.Default != nil {
 			st.Default(obj)
 		}
@@ -222,10 +223,8 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 			errs = append(errs, st.ValidateStatusUpdate(obj, old)...)
 		}
 	default:
-		// Scale, binding, finalize and the like: the caller built obj from old.
-		if st.ValidateUpdate != nil {
-			errs = append(errs, st.ValidateUpdate(obj, old)...)
-		}
+		// Binding and finalize: the caller built obj from old and checked the request
+		// with that subresource's own rules.
 	}
 	metaErrs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	metaErrs = append(metaErrs, apimachineryvalidation.ValidateObjectMetaAccessorUpdate(m, om, field.NewPath("metadata"))...)

@@ -166,6 +166,14 @@ func (s *Server) serveGroupVersion(w http.ResponseWriter, r *http.Request, gv sc
 		s.serveResourceList(w, r, gv)
 		return
 	}
+	if segs[0] == "watch" && len(segs) > 1 && r.Method == http.MethodGet {
+		// The deprecated /watch/ paths are a list or get with watch=true.
+		q := r.URL.Query()
+		q.Set("watch", "true")
+		r.URL.RawQuery = q.Encode()
+		s.serveWatchPath(w, r, gv, segs[1:])
+		return
+	}
 	s.serveResource(w, r, gv, segs)
 }
 
