@@ -19,7 +19,12 @@ const (
 	CACert        = "ca.crt"
 	APIServerName = "apiserver" // apiserver.crt, apiserver.key: serving certificate
 	PeerName      = "peer"      // peer.crt, peer.key: Raft peer port, both ends
-	AgentName     = "agent"     // agent.crt, agent.key: the node agent's client certificate (CN system:node:<name>, O system:nodes)
+	AgentName     = "agent"     // agent.crt, agent.key: the node agent's client certificate (CN system:node:<name>, O system:nodes), also its serving certificate on AgentPort (DNS name: the node's name)
+	// KubeletClientName names the client certificate control planes show node agents
+	// when proxying logs, exec, attach and port-forward
+	// (apiserver-kubelet-client.crt, .key: CN KubeletClientCN, O system:masters).
+	KubeletClientName = "apiserver-kubelet-client"
+	KubeletClientCN   = "kube-apiserver-kubelet-client"
 )
 
 // Node is what one node container runs: written by `kindlike create cluster` to

@@ -20,11 +20,15 @@ import (
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane/apiserver"
 	"github.com/kindlike/kindlike/controlplane/apiserver/openapi"
+	"github.com/kindlike/kindlike/controlplane/nodeproxy"
 	"github.com/kindlike/kindlike/controlplane/printers"
 	"github.com/kindlike/kindlike/controlplane/registry"
 	"github.com/kindlike/kindlike/controlplane/store"
 	"github.com/kindlike/kindlike/pki"
 	"github.com/kindlike/kindlike/version"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
@@ -48,6 +52,9 @@ type Config struct {
 	Serving pki.KeyPair
 	// Peer is the member's certificate on the peer port, for both ends of mutual TLS.
 	Peer pki.KeyPair
+	// KubeletClient is the certificate the API server shows node agents when it
+	// proxies logs, exec, attach and port-forward; without it those answer 503.
+	KubeletClient pki.KeyPair
 	// Tokens maps bearer tokens to users, besides client certificates.
 	Tokens map[string]apiserver.User
 	// Timing holds the node heartbeat and eviction clocks (zero fields: the demo preset).
@@ -168,6 +175,11 @@ func Start(cfg Config) (*ControlPlane, error) {
 		Burst:           1000,
 		UserAgent:       "kindlike-controlplane/" + version.Kindlike,
 	}
+	if err := cp.connectNodes(); err != nil {
+		_ = ln.Close()
+		st.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cp.cancel = cancel
 	cp.done.Add(2)
@@ -183,6 +195,30 @@ func Start(cfg Config) (*ControlPlane, error) {
 	}()
 	log.Info("control plane started", "api", ln.Addr().String(), "raft", cfg.RaftListen)
 	return cp, nil
+}
+
+// connectNodes lets the API server reach node agents for pods' logs, exec, attach
+// and port-forward, when the member has a kubelet client certificate.
+func (cp *ControlPlane) connectNodes() error {
+	if len(cp.cfg.KubeletClient.CertPEM) == 0 {
+		cp.log.Warn("no kubelet client certificate: pods' logs, exec, attach and port-forward are unavailable")
+		return nil
+	}
+	client, err := kubernetes.NewForConfig(cp.loopback)
+	if err != nil {
+		return err
+	}
+	proxy, err := nodeproxy.New(nodeproxy.Config{
+		Node: func(ctx context.Context, name string) (*corev1.Node, error) {
+			return client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		},
+		CA: cp.cfg.CA, Client: cp.cfg.KubeletClient, Logger: cp.log,
+	})
+	if err != nil {
+		return err
+	}
+	cp.api.SetNodeProxy(proxy)
+	return nil
 }
 
 // APIAddr is the address the API listens on.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,14 +17,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/component-helpers/apimachinery/lease"
 	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/nodeagent/probes"
+	"github.com/kindlike/kindlike/nodeagent/runtime"
+	"github.com/kindlike/kindlike/pki"
 	"github.com/kindlike/kindlike/version"
 )
 
-// Config is what an agent needs.
+// Config is what an agent needs. Beyond Node, API and Logger, every field has a
+// default that fits an agent running in its node container.
 type Config struct {
 	// Node is the node's config as the host CLI wrote it.
 	Node config.Node
@@ -33,6 +41,56 @@ type Config struct {
 	// (unix:///var/run/docker.sock), or DOCKER_HOST.
 	DockerHost string
 	Logger     *slog.Logger
+
+	// NodeContainer is the node's own Docker container (default: the node's name).
+	// Pod containers join its PID namespace, so that killing it ends them, and pods
+	// get their addresses on its network.
+	NodeContainer string
+	// Address is the node's InternalIP, where the API server reaches the agent
+	// (default: the node container's address on its network).
+	Address string
+	// Listen is where the agent serves logs, exec, attach and port-forward to the API
+	// server (default ":10250"); the node's status reports the port.
+	Listen string
+	// Serving is the agent's TLS certificate, and ClientCA the CA (PEM) whose client
+	// certificates it accepts; empty, both are read from config.NodePKIDir
+	// (agent.crt and agent.key, ca.crt).
+	Serving  pki.KeyPair
+	ClientCA []byte
+	// PauseImage is the image of pods' pause containers (default DefaultPauseImage).
+	PauseImage string
+	// ClusterDNS are the cluster DNS servers pods with dnsPolicy ClusterFirst use, and
+	// ClusterDomain their search domain (default cluster.local). Without servers, pods
+	// resolve through Docker's own DNS.
+	ClusterDNS    []string
+	ClusterDomain string
+	// SyncInterval is how often every pod is looked at even when nothing signalled a
+	// change (default 10s).
+	SyncInterval time.Duration
+}
+
+// DefaultPauseImage is the pause image pods get unless configured otherwise: the
+// one images/pause builds (its name there is the reference; keep them equal).
+const DefaultPauseImage = "kindlike/pause:1.0.0"
+
+// withDefaults fills the fields left empty.
+func (c Config) withDefaults() Config {
+	if c.NodeContainer == "" {
+		c.NodeContainer = c.Node.Name
+	}
+	if c.Listen == "" {
+		c.Listen = ":" + strconv.Itoa(AgentPort)
+	}
+	if c.PauseImage == "" {
+		c.PauseImage = DefaultPauseImage
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = 10 * time.Second
+	}
+	return c
 }
 
 // Run runs the agent until ctx ends.
@@ -51,13 +109,29 @@ type agent struct {
 	docker *dockerclient.Client
 	log    *slog.Logger
 
-	// mu guards what the status loop and registration share.
+	// mu guards what the status loop, registration and pod workers share.
 	mu      sync.Mutex
 	nodeUID string
 	bootID  string
+	// address is the node's InternalIP; port the agent's serving port.
+	address string
+	port    int
+	// states holds what the agent remembers of each pod between syncs.
+	states map[string]*podState
+
+	rt       *runtime.Runtime
+	pods     cache.SharedIndexInformer
+	source   *apiSource
+	recorder record.EventRecorder
+	workers  *podWorkers
+	probes   *probes.Manager
+	// crashes and pulls are the restart and image pull back-offs, per container.
+	crashes, pulls *flowcontrol.Backoff
+	images         *imageCache
 }
 
 func newAgent(cfg Config) (*agent, error) {
+	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -79,14 +153,45 @@ func newAgent(cfg Config) (*agent, error) {
 	return &agent{
 		cfg: cfg, node: cfg.Node, client: client, docker: docker,
 		log: log.With("node", cfg.Node.Name), bootID: newBootID(),
+		states:  map[string]*podState{},
+		source:  &apiSource{client: client},
+		rt:      runtime.New(docker, cfg.Node.Cluster, cfg.Node.Name),
+		crashes: flowcontrol.NewBackOff(crashBackoffInitial, crashBackoffMax),
+		pulls:   flowcontrol.NewBackOff(crashBackoffInitial, crashBackoffMax),
+		images:  newImageCache(),
 	}, nil
 }
 
+// Kubernetes' restart and image pull back-off: 10s, doubling up to 5 minutes.
+const (
+	crashBackoffInitial = 10 * time.Second
+	crashBackoffMax     = 300 * time.Second
+)
+
 func (a *agent) run(ctx context.Context) error {
 	defer a.docker.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := a.newServer()
+	if err != nil {
+		return err
+	}
+	if err := a.findNodeContainer(ctx); err != nil {
+		return err
+	}
 	if err := a.register(ctx); err != nil {
 		return err
 	}
+	recorder, stopRecorder := newRecorder(a.client, a.node.Name)
+	defer stopRecorder()
+	a.recorder = recorder
+	if err := a.startInformers(ctx); err != nil {
+		return err
+	}
+	a.probes = probes.NewManager(ctx, a, a)
+	a.workers = newPodWorkers(ctx, a.syncPod)
+	defer a.workers.wait()
+
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
 		wg.Add(1)
@@ -95,8 +200,11 @@ func (a *agent) run(ctx context.Context) error {
 			f(ctx)
 		}()
 	}
+	run(srv.serve)
 	run(a.renewLease)
 	run(a.reportStatus)
+	run(a.housekeeping)
+	run(func(ctx context.Context) { a.rt.WatchPods(ctx, a.workers.enqueue) })
 	wg.Wait()
 	return nil
 }

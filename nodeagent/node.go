@@ -84,8 +84,11 @@ func (a *agent) status(info system.Info, now time.Time) corev1.NodeStatus {
 	capacity := a.capacity(info)
 	ts := metav1.NewTime(now)
 	a.mu.Lock()
-	boot := a.bootID
+	boot, port := a.bootID, a.port
 	a.mu.Unlock()
+	if port == 0 {
+		port = AgentPort
+	}
 	return corev1.NodeStatus{
 		Capacity:    capacity,
 		Allocatable: capacity.DeepCopy(),
@@ -101,7 +104,7 @@ func (a *agent) status(info system.Info, now time.Time) corev1.NodeStatus {
 				Reason: "KubeletReady", Message: "kubelet is posting ready status"},
 		},
 		Addresses:       a.addresses(),
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: AgentPort}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID:               stableID(a.node.Cluster + "/" + a.node.Name),
 			SystemUUID:              stableID("system/" + a.node.Cluster + "/" + a.node.Name),
@@ -133,6 +136,9 @@ func (a *agent) capacity(info system.Info) corev1.ResourceList {
 			continue
 		}
 		list[corev1.ResourceName(name)] = q
+	}
+	if a.source != nil {
+		a.source.setAllocatable(list.DeepCopy())
 	}
 	return list
 }
@@ -180,7 +186,13 @@ func stableID(s string) string {
 // addresses are the node's IP on the cluster network and its hostname.
 func (a *agent) addresses() []corev1.NodeAddress {
 	var out []corev1.NodeAddress
-	if ip := internalIP(); ip != "" {
+	a.mu.Lock()
+	ip := a.address
+	a.mu.Unlock()
+	if ip == "" {
+		ip = internalIP()
+	}
+	if ip != "" {
 		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
 	}
 	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: a.node.Name})

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane"
 	"github.com/kindlike/kindlike/controlplane/apiserver"
 	"github.com/kindlike/kindlike/controlplane/store"
@@ -63,7 +66,7 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&cfg.RaftListen, "raft-listen", "0.0.0.0:6444", "address of the peer port (Raft and write forwarding, mutual TLS)")
 	f.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "address peers reach this member's peer port at (default: --raft-listen)")
 	f.StringSliceVar(&peers, "peers", nil, "every voter as name=host:port, this member included")
-	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key} and peer.{crt,key}")
+	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key}, peer.{crt,key} and apiserver-kubelet-client.{crt,key}")
 	f.StringVar(&tokenFile, "token-file", "", "file of bearer tokens, one per line: token,user[,group1;group2]")
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: default)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: default)")
@@ -94,6 +97,12 @@ func loadCerts(dir string, cfg *controlplane.Config) error {
 	}
 	if cfg.Peer, err = pki.ReadFiles(dir, "peer"); err != nil {
 		return fmt.Errorf("read peer certificate: %w", err)
+	}
+	// Optional: without it, pods' logs and exec are unavailable (the member says so).
+	if kp, err := pki.ReadFiles(dir, config.KubeletClientName); err == nil {
+		cfg.KubeletClient = kp
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read kubelet client certificate: %w", err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane/store"
 	"github.com/kindlike/kindlike/kubeconfig"
 	"github.com/kindlike/kindlike/pki"
@@ -155,7 +156,14 @@ func (c *Cluster) writeCerts(m *Member) error {
 	if err != nil {
 		return err
 	}
+	kubeletClient, err := c.CA.Sign(pki.Request{CommonName: config.KubeletClientCN, Organizations: []string{"system:masters"}, Client: true})
+	if err != nil {
+		return err
+	}
 	if err := serving.WriteFiles(m.certDir, "apiserver"); err != nil {
+		return err
+	}
+	if err := kubeletClient.WriteFiles(m.certDir, config.KubeletClientName); err != nil {
 		return err
 	}
 	return peer.WriteFiles(m.certDir, "peer")

@@ -1,0 +1,212 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kindlike/kindlike/nodeagent/downward"
+)
+
+// envList is environment variables in the order they were first set, the last
+// value of each winning.
+type envList struct {
+	names  []string
+	values map[string]string
+}
+
+func (e *envList) set(k, v string) {
+	if e.values == nil {
+		e.values = map[string]string{}
+	}
+	if _, ok := e.values[k]; !ok {
+		e.names = append(e.names, k)
+	}
+	e.values[k] = v
+}
+
+func (e *envList) lookup(k string) (string, bool) {
+	v, ok := e.values[k]
+	return v, ok
+}
+
+func (e *envList) list() []string {
+	out := make([]string, 0, len(e.names))
+	for _, k := range e.names {
+		out = append(out, k+"="+e.values[k])
+	}
+	return out
+}
+
+// containerEnv works out a container's environment as kubelet does: envFrom sources
+// in order, then env in order, each value with $(VAR) references to what came
+// before expanded. Its errors are the container's CreateContainerConfigError message.
+func (a *agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (*envList, error) {
+	env := &envList{}
+	for _, kv := range a.serviceEnv(pod) {
+		env.set(kv[0], kv[1])
+	}
+	for _, from := range c.EnvFrom {
+		var data map[string]string
+		var kind, name string
+		var invalid []string
+		switch {
+		case from.ConfigMapRef != nil:
+			kind, name = "configMap", from.ConfigMapRef.Name
+			cm, err := a.source.ConfigMap(ctx, pod.Namespace, name)
+			if err != nil {
+				if apierrors.IsNotFound(err) && from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional {
+					continue
+				}
+				return nil, err
+			}
+			data = cm.Data
+		case from.SecretRef != nil:
+			kind, name = "secret", from.SecretRef.Name
+			s, err := a.source.Secret(ctx, pod.Namespace, name)
+			if err != nil {
+				if apierrors.IsNotFound(err) && from.SecretRef.Optional != nil && *from.SecretRef.Optional {
+					continue
+				}
+				return nil, err
+			}
+			data = map[string]string{}
+			for k, v := range s.Data {
+				data[k] = string(v)
+			}
+		default:
+			continue
+		}
+		keys := make([]string, 0, len(data))
+		for k := range data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			k2 := from.Prefix + k
+			if errs := validation.IsEnvVarName(k2); len(errs) > 0 {
+				invalid = append(invalid, k2)
+				continue
+			}
+			env.set(k2, data[k])
+		}
+		if len(invalid) > 0 {
+			a.recorder.Eventf(podRef(pod), corev1.EventTypeWarning, reasonInvalidEnvNames,
+				"Keys [%s] from the EnvFrom %s %s/%s were skipped since they are considered invalid environment variable names.",
+				strings.Join(invalid, ", "), kind, pod.Namespace, name)
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env.set(e.Name, expand(e.Value, env.lookup))
+			continue
+		}
+		v, ok, err := a.envValueFrom(ctx, pod, c, e.ValueFrom)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			env.set(e.Name, v)
+		}
+	}
+	return env, nil
+}
+
+// envValueFrom reads one env var's source; ok is false for an optional key or object
+// that is missing.
+func (a *agent) envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource) (string, bool, error) {
+	optional := func(p *bool) bool { return p != nil && *p }
+	switch {
+	case from.ConfigMapKeyRef != nil:
+		ref := from.ConfigMapKeyRef
+		cm, err := a.source.ConfigMap(ctx, pod.Namespace, ref.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) && optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		v, ok := cm.Data[ref.Key]
+		if !ok {
+			if optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %v in ConfigMap %v/%v", ref.Key, pod.Namespace, ref.Name)
+		}
+		return v, true, nil
+	case from.SecretKeyRef != nil:
+		ref := from.SecretKeyRef
+		s, err := a.source.Secret(ctx, pod.Namespace, ref.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) && optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			if optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %v in Secret %v/%v", ref.Key, pod.Namespace, ref.Name)
+		}
+		return string(v), true, nil
+	case from.FieldRef != nil:
+		v, err := downward.FieldValue(pod, from.FieldRef.FieldPath)
+		return v, err == nil, err
+	case from.ResourceFieldRef != nil:
+		r := from.ResourceFieldRef
+		name := r.ContainerName
+		if name == "" {
+			name = c.Name
+		}
+		v, err := downward.ResourceValue(pod, name, r.Resource, r.Divisor, a.source.Allocatable())
+		return v, err == nil, err
+	}
+	return "", false, nil
+}
+
+// serviceEnv is the Docker-links style variables of Services a pod sees; none until
+// the agent watches Services (a later step), so pods see only what they declare.
+func (a *agent) serviceEnv(*corev1.Pod) [][2]string { return nil }
+
+// expand replaces $(NAME) by NAME's value where lookup knows it, and $$ by $, leaving
+// everything else as written: Kubernetes' rules for env values, command and args.
+func expand(s string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := lookup(name); ok && name != "" {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,166 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kindlike/kindlike/nodeagent/runtime"
+)
+
+// uidIndex finds pods by UID: pod workers are keyed by UID, so a pod deleted and
+// created again under the same name is a new pod.
+const uidIndex = "uid"
+
+// startInformers starts watching the pods bound to this node, and the ConfigMaps and
+// Secrets pods read, and waits until the caches are filled: nothing is removed before
+// the agent knows every pod it should run.
+func (a *agent) startInformers(ctx context.Context) error {
+	byNode := informers.NewSharedInformerFactoryWithOptions(a.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.node.Name).String()
+		}))
+	a.pods = byNode.Core().V1().Pods().Informer()
+	if err := a.pods.AddIndexers(cache.Indexers{uidIndex: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok {
+			return []string{string(p.UID)}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return err
+	}
+	enqueue := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if p, ok := obj.(*corev1.Pod); ok && a.workers != nil {
+			a.workers.enqueue(string(p.UID))
+		}
+	}
+	if _, err := a.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		return err
+	}
+	all := informers.NewSharedInformerFactory(a.client, 0)
+	cms, secrets := all.Core().V1().ConfigMaps(), all.Core().V1().Secrets()
+	a.source.configMaps, a.source.secrets = cms.Lister(), secrets.Lister()
+	// A changed ConfigMap or Secret may fix a pod waiting for it, or change files
+	// mounted from it: look at the namespace's pods again.
+	byNamespace := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		m, ok := obj.(interface{ GetNamespace() string })
+		if !ok || a.workers == nil {
+			return
+		}
+		for _, o := range a.pods.GetStore().List() {
+			if p := o.(*corev1.Pod); p.Namespace == m.GetNamespace() {
+				a.workers.enqueue(string(p.UID))
+			}
+		}
+	}
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: byNamespace, UpdateFunc: func(_, o any) { byNamespace(o) }, DeleteFunc: byNamespace}
+	for _, inf := range []cache.SharedIndexInformer{cms.Informer(), secrets.Informer()} {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return err
+		}
+	}
+	byNode.Start(ctx.Done())
+	all.Start(ctx.Done())
+	synced := []cache.InformerSynced{a.pods.HasSynced, cms.Informer().HasSynced, secrets.Informer().HasSynced}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("watch pods of node %s: %w", a.node.Name, ctx.Err())
+	}
+	return nil
+}
+
+// podByUID is the pod with uid as the watch cache has it, nil if it has none.
+func (a *agent) podByUID(uid string) *corev1.Pod {
+	objs, err := a.pods.GetIndexer().ByIndex(uidIndex, uid)
+	if err != nil || len(objs) == 0 {
+		return nil
+	}
+	return objs[0].(*corev1.Pod)
+}
+
+// podByName is the pod namespace/name bound to this node, nil if there is none.
+func (a *agent) podByName(namespace, name string) *corev1.Pod {
+	obj, ok, err := a.pods.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	return obj.(*corev1.Pod)
+}
+
+// housekeeping looks at every pod now and then, whatever signalled: the pods the API
+// binds here, and the pods Docker still has containers or volumes of (which the
+// API may have forgotten while the agent was away).
+func (a *agent) housekeeping(ctx context.Context) {
+	for {
+		uids := map[string]bool{}
+		for _, o := range a.pods.GetStore().List() {
+			uids[string(o.(*corev1.Pod).UID)] = true
+		}
+		if ctrs, err := a.rt.AllContainers(ctx); err == nil {
+			for _, c := range ctrs {
+				uids[c.Pod.UID] = true
+			}
+		} else if ctx.Err() == nil {
+			a.log.Warn("listing pod containers", "err", err)
+		}
+		if vols, err := a.rt.PodVolumes(ctx); err == nil {
+			for _, v := range vols {
+				uids[v.PodUID] = true
+			}
+		}
+		for uid := range uids {
+			if uid != "" {
+				a.workers.enqueue(uid)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.cfg.SyncInterval):
+		}
+	}
+}
+
+// findNodeContainer inspects the node's container, for its network and address.
+func (a *agent) findNodeContainer(ctx context.Context) error {
+	var n runtime.NodeContainer
+	err := retry(ctx, 5*time.Second, func() error {
+		var err error
+		n, err = a.nodeContainer(ctx)
+		if err != nil {
+			a.log.Warn("cannot inspect the node container; retrying", "container", a.cfg.NodeContainer, "err", err)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("find node container %s (pods run beside it, in its PID namespace and on its network): %w", a.cfg.NodeContainer, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.address = a.cfg.Address
+	if a.address == "" {
+		a.address = n.IP
+	}
+	return nil
+}
+
+// nodeContainer inspects the node's container afresh: a restart may give it a new
+// address.
+func (a *agent) nodeContainer(ctx context.Context) (runtime.NodeContainer, error) {
+	return a.rt.Node(ctx, a.cfg.NodeContainer, "kindlike-"+a.node.Cluster)
+}

@@ -1,0 +1,159 @@
+package nodeagent
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// podWorkers runs one goroutine per pod, which syncs it whenever woken: by the API
+// (the pod changed), by Docker (a container of it started or died), by a probe (a
+// result changed), or by a timer (a back-off ended). A pod's syncs never overlap, and
+// a slow one (an image pull, a grace period) delays no other pod: the reason for a
+// goroutine per pod rather than a workqueue with a fixed number of workers.
+type podWorkers struct {
+	ctx  context.Context
+	sync syncFunc
+
+	mu      sync.Mutex
+	workers map[string]*podWorker
+	wg      sync.WaitGroup
+}
+
+// syncFunc makes one pass over a pod toward what it should be. It returns when to
+// look again (0: only when woken) and done once nothing of the pod is left to
+// look after.
+type syncFunc func(ctx context.Context, uid string) (again time.Duration, done bool, err error)
+
+type podWorker struct {
+	wake  chan struct{}
+	timer *time.Timer
+	// due is when the timer fires, zero if it is stopped.
+	due time.Time
+}
+
+func newPodWorkers(ctx context.Context, f syncFunc) *podWorkers {
+	return &podWorkers{ctx: ctx, sync: f, workers: map[string]*podWorker{}}
+}
+
+// enqueue wakes the pod's worker, starting one if there is none.
+func (p *podWorkers) enqueue(uid string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workerLocked(uid)
+	if w == nil {
+		return
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueAfter wakes the pod's worker after d, unless an earlier wake-up is due.
+func (p *podWorkers) enqueueAfter(uid string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workerLocked(uid)
+	if w == nil {
+		return
+	}
+	at := time.Now().Add(d)
+	if !w.due.IsZero() && w.due.Before(at) {
+		return
+	}
+	w.due = at
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, func() {
+			p.mu.Lock()
+			w.due = time.Time{}
+			p.mu.Unlock()
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		})
+		return
+	}
+	w.timer.Reset(d)
+}
+
+func (p *podWorkers) workerLocked(uid string) *podWorker {
+	if p.ctx.Err() != nil {
+		return nil
+	}
+	if w := p.workers[uid]; w != nil {
+		return w
+	}
+	w := &podWorker{wake: make(chan struct{}, 1)}
+	p.workers[uid] = w
+	p.wg.Add(1)
+	go p.run(uid, w)
+	return w
+}
+
+// run syncs the pod each time it is woken, backing off on errors, and ends once the
+// pod is done and nobody woke it meanwhile.
+func (p *podWorkers) run(uid string, w *podWorker) {
+	defer p.wg.Done()
+	retry := time.Duration(0)
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-w.wake:
+		}
+		again, done, err := p.sync(p.ctx, uid)
+		if p.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			retry = min(max(2*retry, time.Second), 30*time.Second)
+			if again == 0 || again > retry {
+				again = retry
+			}
+		} else {
+			retry = 0
+		}
+		if done {
+			p.mu.Lock()
+			if len(w.wake) > 0 {
+				// Woken while finishing (enqueue holds mu): the pod came back.
+				p.mu.Unlock()
+				continue
+			}
+			if w.timer != nil {
+				w.timer.Stop()
+			}
+			delete(p.workers, uid)
+			p.mu.Unlock()
+			return
+		}
+		if again > 0 {
+			p.enqueueAfter(uid, again)
+		}
+	}
+}
+
+// known lists the pods that have a worker.
+func (p *podWorkers) known() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.workers))
+	for uid := range p.workers {
+		out = append(out, uid)
+	}
+	return out
+}
+
+// wait waits for every worker to end, after the context ended.
+func (p *podWorkers) wait() {
+	p.mu.Lock()
+	for _, w := range p.workers {
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}

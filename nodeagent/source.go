@@ -1,0 +1,81 @@
+package nodeagent
+
+import (
+	"context"
+	"sync"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+)
+
+// apiSource is where pods' configuration comes from: ConfigMaps and Secrets from the
+// agent's watch caches, read live when the cache does not have them yet (one created
+// just before the pod), and service account tokens from the API.
+type apiSource struct {
+	client     kubernetes.Interface
+	configMaps corelisters.ConfigMapLister
+	secrets    corelisters.SecretLister
+
+	mu          sync.Mutex
+	allocatable corev1.ResourceList
+}
+
+// Errors worded as kubelet's, which pods show: `configmap "x" not found`.
+var (
+	configMapResource = schema.GroupResource{Resource: "configmap"}
+	secretResource    = schema.GroupResource{Resource: "secret"}
+)
+
+func (s *apiSource) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	if cm, err := s.configMaps.ConfigMaps(ns).Get(name); err == nil {
+		return cm, nil
+	}
+	cm, err := s.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(configMapResource, name)
+	}
+	return cm, err
+}
+
+func (s *apiSource) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	if sec, err := s.secrets.Secrets(ns).Get(name); err == nil {
+		return sec, nil
+	}
+	sec, err := s.client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(secretResource, name)
+	}
+	return sec, err
+}
+
+func (s *apiSource) ServiceAccountToken(ctx context.Context, pod *corev1.Pod, audience string, expirationSeconds int64) (string, error) {
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: &expirationSeconds,
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if audience != "" {
+		req.Spec.Audiences = []string{audience}
+	}
+	tr, err := s.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName, req, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
+}
+
+func (s *apiSource) Allocatable() corev1.ResourceList {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.allocatable
+}
+
+func (s *apiSource) setAllocatable(l corev1.ResourceList) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allocatable = l
+}
