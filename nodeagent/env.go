@@ -89,7 +89,8 @@ func (a *agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		sort.Strings(keys)
 		for _, k := range keys {
 			k2 := from.Prefix + k
-			if errs := validation.IsEnvVarName(k2); len(errs) > 0 {
+			// Kubernetes 1.32 validates names the relaxed way (RelaxedEnvironmentVariableValidation).
+			if errs := validation.IsRelaxedEnvVarName(k2); len(errs) > 0 {
 				invalid = append(invalid, k2)
 				continue
 			}

@@ -611,3 +611,5 @@ func scenario(t testing.TB, name string) string {
 	}
 	return p
 }
+
+func errorAs(err error, target any) bool { return errors.As(err, target) }

@@ -145,7 +145,8 @@ func dockerMounts(ms []Mount) []mount.Mount {
 			continue
 		}
 		out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.Target, ReadOnly: m.ReadOnly,
-			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
+			// Sources are under the daemon root (volumes), where Docker wants rslave.
+			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRSlave}})
 	}
 	return out
 }

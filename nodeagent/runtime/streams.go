@@ -77,7 +77,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	resize := func(sz TerminalSize) {
 		_ = r.docker.ContainerExecResize(ctx, created.ID, container.ResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
 	}
-	if err := pump(ctx, hijacked, s, resize); err != nil {
+	if err := pump(ctx, hijacked, s, resize, nil); err != nil {
 		return -1, err
 	}
 	// The exec's end may be recorded a moment after its output ends.
@@ -105,12 +105,26 @@ func (r *Runtime) Attach(ctx context.Context, id string, s Streams) error {
 	resize := func(sz TerminalSize) {
 		_ = r.docker.ContainerResize(ctx, id, container.ResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
 	}
-	return pump(ctx, hijacked, s, resize)
+	// An attach made as the container exits may never see its stream end: its exit
+	// ends the attach too.
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited, _ := r.docker.ContainerWait(waitCtx, id, container.WaitConditionNotRunning)
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-exited:
+			close(stopped)
+		case <-waitCtx.Done():
+		}
+	}()
+	return pump(ctx, hijacked, s, resize, stopped)
 }
 
 // pump copies between the hijacked connection and the streams until the output
-// ends (the process exited or the container detached it) or ctx ends.
-func pump(ctx context.Context, h types.HijackedResponse, s Streams, resize func(TerminalSize)) error {
+// ends (the process exited or the container detached it), ctx ends, or a moment
+// after stopped is closed.
+func pump(ctx context.Context, h types.HijackedResponse, s Streams, resize func(TerminalSize), stopped <-chan struct{}) error {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	defer func() {
@@ -158,14 +172,24 @@ func pump(ctx context.Context, h types.HijackedResponse, s Streams, resize func(
 		}
 		outDone <- err
 	}()
-	select {
-	case err := <-outDone:
+	finish := func(err error) error {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		return nil
+	}
+	select {
+	case err := <-outDone:
+		return finish(err)
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopped:
+		select {
+		case err := <-outDone:
+			return finish(err)
+		case <-time.After(time.Second):
+			return nil
+		}
 	}
 }
 
