@@ -116,6 +116,8 @@ type agent struct {
 	// address is the node's InternalIP; port the agent's serving port.
 	address string
 	port    int
+	// nodeCtr is the node's container as last inspected.
+	nodeCtr runtime.NodeContainer
 	// states holds what the agent remembers of each pod between syncs.
 	states map[string]*podState
 
@@ -138,6 +140,11 @@ func newAgent(cfg Config) (*agent, error) {
 	}
 	api := rest.CopyConfig(cfg.API)
 	api.UserAgent = "kindlike-agent/" + version.Kindlike
+	if api.QPS == 0 {
+		// kubelet's defaults (kubeAPIQPS, kubeAPIBurst): pods starting together post
+		// statuses and events in bursts.
+		api.QPS, api.Burst = 50, 100
+	}
 	client, err := kubernetes.NewForConfig(api)
 	if err != nil {
 		return nil, fmt.Errorf("API client: %w", err)

@@ -222,7 +222,7 @@ func (a *agent) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
-	node, err := a.nodeContainer(ctx)
+	node, err := a.lastNodeContainer(ctx)
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}

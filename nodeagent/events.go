@@ -12,24 +12,22 @@ import (
 
 // Event reasons, as kubelet records them.
 const (
-	reasonPulling           = "Pulling"
-	reasonPulled            = "Pulled"
-	reasonFailed            = "Failed"
-	reasonBackOff           = "BackOff"
-	reasonCreated           = "Created"
-	reasonStarted           = "Started"
-	reasonKilling           = "Killing"
-	reasonUnhealthy         = "Unhealthy"
-	reasonNeverPull         = "ErrImageNeverPull"
-	reasonFailedMount       = "FailedMount"
-	reasonSandboxFailed     = "FailedCreatePodSandBox"
-	reasonSandboxChanged    = "SandboxChanged"
-	reasonPostStartFailed   = "FailedPostStartHook"
-	reasonPreStopFailed     = "FailedPreStopHook"
-	reasonInvalidEnvNames   = "InvalidEnvironmentVariableNames"
-	reasonExceededGrace     = "ExceededGracePeriod"
-	reasonDeadlineExceeded  = "DeadlineExceeded"
-	reasonUnsupportedVolume = "FailedMount"
+	reasonPulling          = "Pulling"
+	reasonPulled           = "Pulled"
+	reasonFailed           = "Failed"
+	reasonBackOff          = "BackOff"
+	reasonCreated          = "Created"
+	reasonStarted          = "Started"
+	reasonKilling          = "Killing"
+	reasonUnhealthy        = "Unhealthy"
+	reasonNeverPull        = "ErrImageNeverPull"
+	reasonFailedMount      = "FailedMount"
+	reasonSandboxFailed    = "FailedCreatePodSandBox"
+	reasonSandboxChanged   = "SandboxChanged"
+	reasonPostStartFailed  = "FailedPostStartHook"
+	reasonPreStopFailed    = "FailedPreStopHook"
+	reasonInvalidEnvNames  = "InvalidEnvironmentVariableNames"
+	reasonDeadlineExceeded = "DeadlineExceeded"
 )
 
 // Container waiting reasons, as kubelet reports them.
@@ -43,7 +41,6 @@ const (
 	waitingConfigError      = "CreateContainerConfigError"
 	waitingCreateError      = "CreateContainerError"
 	waitingRunError         = "RunContainerError"
-	waitingPostStartError   = "PostStartHookError"
 )
 
 // newRecorder records events as "kubelet" on this node, as kubectl describe expects

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +64,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(runChildAgent(path))
+	}
 	code := m.Run()
 	if images != nil {
 		images.remove()
@@ -285,6 +291,8 @@ type env struct {
 	nodes   map[string]*testNode
 	log     *slog.Logger
 	logBuf  *syncBuffer
+	// childAgents runs agents as processes of their own, so they can be measured.
+	childAgents bool
 }
 
 type testNode struct {
@@ -292,6 +300,8 @@ type testNode struct {
 	cancel context.CancelFunc
 	done   chan error
 	cfg    nodeagent.Config
+	// child is the agent's process when it runs as one (benchmarks).
+	child *exec.Cmd
 }
 
 type syncBuffer struct {
@@ -391,9 +401,13 @@ func (e *env) addNode(short string) string {
 	return name
 }
 
-// startAgent runs the node's agent in the test process.
+// startAgent runs the node's agent in the test process, or as a child process.
 func (e *env) startAgent(short string) {
 	n := e.nodes[short]
+	if e.childAgents {
+		e.startChildAgent(n)
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.done = cancel, make(chan error, 1)
 	go func() { n.done <- nodeagent.Run(ctx, n.cfg) }()
@@ -402,6 +416,12 @@ func (e *env) startAgent(short string) {
 // stopAgent stops the node's agent, leaving its pods' containers as they are.
 func (e *env) stopAgent(short string) {
 	n := e.nodes[short]
+	if n.child != nil {
+		_ = n.child.Process.Signal(syscall.SIGTERM)
+		_ = n.child.Wait()
+		n.child = nil
+		return
+	}
 	if n.cancel == nil {
 		return
 	}
@@ -613,3 +633,74 @@ func scenario(t testing.TB, name string) string {
 }
 
 func errorAs(err error, target any) bool { return errors.As(err, target) }
+
+// childEnv names the file of an agent's config when the test binary runs as an
+// agent process.
+const childEnv = "KINDLIKE_AGENTTEST_CHILD"
+
+// childConfig is what an agent process needs, as JSON.
+type childConfig struct {
+	Node                              config.Node
+	APIHost                           string
+	CA, Cert, Key                     []byte
+	NodeContainer, Address, Listen    string
+	ServingCert, ServingKey, ClientCA []byte
+	PauseImage                        string
+	SyncInterval                      time.Duration
+}
+
+func (e *env) startChildAgent(n *testNode) {
+	c := n.cfg
+	cc := childConfig{
+		Node: c.Node, APIHost: c.API.Host, CA: c.API.CAData, Cert: c.API.CertData, Key: c.API.KeyData,
+		NodeContainer: c.NodeContainer, Address: c.Address, Listen: c.Listen,
+		ServingCert: c.Serving.CertPEM, ServingKey: c.Serving.KeyPEM, ClientCA: c.ClientCA,
+		PauseImage: c.PauseImage, SyncInterval: c.SyncInterval,
+	}
+	b, err := json.Marshal(cc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.t.TempDir(), "agent.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+path)
+	cmd.Stdout, cmd.Stderr = e.logBuf, e.logBuf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	n.child = cmd
+}
+
+// runChildAgent is the test binary as an agent process, until SIGTERM.
+func runChildAgent(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var cc childConfig
+	if err := json.Unmarshal(b, &cc); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = nodeagent.Run(ctx, nodeagent.Config{
+		Node: cc.Node,
+		API: &rest.Config{Host: cc.APIHost, TLSClientConfig: rest.TLSClientConfig{CAData: cc.CA, CertData: cc.Cert, KeyData: cc.Key},
+			QPS: 50, Burst: 100},
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		NodeContainer: cc.NodeContainer, Address: cc.Address, Listen: cc.Listen,
+		Serving: pki.KeyPair{CertPEM: cc.ServingCert, KeyPEM: cc.ServingKey}, ClientCA: cc.ClientCA,
+		PauseImage: cc.PauseImage, SyncInterval: cc.SyncInterval,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}

@@ -162,5 +162,23 @@ func (a *agent) findNodeContainer(ctx context.Context) error {
 // nodeContainer inspects the node's container afresh: a restart may give it a new
 // address.
 func (a *agent) nodeContainer(ctx context.Context) (runtime.NodeContainer, error) {
-	return a.rt.Node(ctx, a.cfg.NodeContainer, "kindlike-"+a.node.Cluster)
+	n, err := a.rt.Node(ctx, a.cfg.NodeContainer, "kindlike-"+a.node.Cluster)
+	if err == nil {
+		a.mu.Lock()
+		a.nodeCtr = n
+		a.mu.Unlock()
+	}
+	return n, err
+}
+
+// lastNodeContainer is the node's container as last inspected: its ID, which pod
+// containers need, survives its restarts.
+func (a *agent) lastNodeContainer(ctx context.Context) (runtime.NodeContainer, error) {
+	a.mu.Lock()
+	n := a.nodeCtr
+	a.mu.Unlock()
+	if n.ID != "" {
+		return n, nil
+	}
+	return a.nodeContainer(ctx)
 }

@@ -135,17 +135,6 @@ func (p *podWorkers) run(uid string, w *podWorker) {
 	}
 }
 
-// known lists the pods that have a worker.
-func (p *podWorkers) known() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.workers))
-	for uid := range p.workers {
-		out = append(out, uid)
-	}
-	return out
-}
-
 // wait waits for every worker to end, after the context ended.
 func (p *podWorkers) wait() {
 	p.mu.Lock()

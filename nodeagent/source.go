@@ -2,7 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +25,14 @@ type apiSource struct {
 
 	mu          sync.Mutex
 	allocatable corev1.ResourceList
+	// tokens caches service account tokens per pod, audience and lifetime, so a
+	// projected volume is not rewritten with a new token on every sync.
+	tokens map[string]cachedToken
+}
+
+type cachedToken struct {
+	token             string
+	issued, expiresAt time.Time
 }
 
 // Errors worded as kubelet's, which pods show: `configmap "x" not found`.
@@ -53,7 +63,16 @@ func (s *apiSource) Secret(ctx context.Context, ns, name string) (*corev1.Secret
 	return sec, err
 }
 
+// ServiceAccountToken returns a token for the pod's service account, asking the API
+// for a new one once the cached one is past 80% of its life, as kubelet does.
 func (s *apiSource) ServiceAccountToken(ctx context.Context, pod *corev1.Pod, audience string, expirationSeconds int64) (string, error) {
+	key := fmt.Sprintf("%s/%s/%d", pod.UID, audience, expirationSeconds)
+	s.mu.Lock()
+	c, ok := s.tokens[key]
+	s.mu.Unlock()
+	if ok && time.Since(c.issued) < c.expiresAt.Sub(c.issued)*8/10 {
+		return c.token, nil
+	}
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
 		ExpirationSeconds: &expirationSeconds,
 		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
@@ -65,6 +84,17 @@ func (s *apiSource) ServiceAccountToken(ctx context.Context, pod *corev1.Pod, au
 	if err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	if s.tokens == nil {
+		s.tokens = map[string]cachedToken{}
+	}
+	for k, t := range s.tokens {
+		if time.Now().After(t.expiresAt) {
+			delete(s.tokens, k)
+		}
+	}
+	s.tokens[key] = cachedToken{token: tr.Status.Token, issued: time.Now(), expiresAt: tr.Status.ExpirationTimestamp.Time}
+	s.mu.Unlock()
 	return tr.Status.Token, nil
 }
 

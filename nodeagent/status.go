@@ -32,7 +32,8 @@ func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, st *podState)
 	}
 	a.syncProbes(pod, pc)
 	status := a.podStatus(ctx, pod, pc, st)
-	return a.postPodStatus(ctx, pod, status)
+	_, err = a.postPodStatus(ctx, pod, status)
+	return err
 }
 
 // syncProbes keeps a probe worker for every probe of the running app containers of
@@ -382,30 +383,31 @@ func (a *agent) podConditions(pod *corev1.Pod, s corev1.PodStatus, sandboxReady,
 }
 
 // postPodStatus writes the status if it differs from what the API has, keeping what
-// others changed meanwhile (a conflict re-reads the pod once).
-func (a *agent) postPodStatus(ctx context.Context, pod *corev1.Pod, s corev1.PodStatus) error {
+// others changed meanwhile (a conflict re-reads the pod once), and returns the pod
+// as written.
+func (a *agent) postPodStatus(ctx context.Context, pod *corev1.Pod, s corev1.PodStatus) (*corev1.Pod, error) {
 	if apiequality.Semantic.DeepEqual(pod.Status, s) {
-		return nil
+		return pod, nil
 	}
 	p := pod.DeepCopy()
 	p.Status = s
-	_, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	out, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		fresh, gerr := a.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if gerr != nil {
-			return gerr
+			return nil, gerr
 		}
 		if fresh.UID != pod.UID {
-			return nil
+			return nil, nil
 		}
 		s.Conditions = mergeConditions(s.Conditions, fresh.Status.Conditions)
 		fresh.Status = s
-		_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		out, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
 	}
 	if apierrors.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
-	return err
+	return out, err
 }
 
 // mergeConditions keeps ours and adds the ones others set that we lack.

@@ -27,8 +27,6 @@ type podState struct {
 	contents map[string]string
 	// mountErr is why the pod's volumes could not be set up.
 	mountErr string
-	// killed marks containers the agent stopped on purpose, and why.
-	killed map[string]string
 	// logTails caches the termination messages read from logs, per container.
 	logTails map[string]string
 	// deadlineExceeded is set once the pod ran longer than activeDeadlineSeconds.
@@ -40,7 +38,7 @@ func (a *agent) state(uid string) *podState {
 	defer a.mu.Unlock()
 	st := a.states[uid]
 	if st == nil {
-		st = &podState{waiting: map[string]corev1.ContainerStateWaiting{}, contents: map[string]string{}, killed: map[string]string{}}
+		st = &podState{waiting: map[string]corev1.ContainerStateWaiting{}, contents: map[string]string{}}
 		a.states[uid] = st
 	}
 	return st
@@ -149,6 +147,13 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 		wg.Wait()
 		return 0, a.updateStatus(ctx, pod, st)
 	}
+	if pod.Status.StartTime == nil {
+		// A pod new to the node shows ContainerCreating (and its start time) at once,
+		// while its sandbox and images come.
+		if p, err := a.postPodStatus(ctx, pod, a.podStatus(ctx, pod, pc, st)); err == nil && p != nil {
+			pod = p
+		}
+	}
 	again := time.Duration(0)
 	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && pod.Status.StartTime != nil {
 		again = time.Until(pod.Status.StartTime.Add(time.Duration(*d) * time.Second))
@@ -161,7 +166,8 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 		}
 		return 0, err
 	}
-	if old := pc.sandbox(); old == nil || old.ID != sandbox.ID {
+	if old := pc.sandbox(); (old == nil || old.ID != sandbox.ID) && len(pc.all) > 0 {
+		// The old sandbox's containers were stopped: see them as they are now.
 		pc, err = a.reread(ctx, pod)
 		if err != nil {
 			return 0, err
@@ -470,7 +476,6 @@ func (a *agent) startCreated(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		if msg, err := a.runHook(ctx, pod, c, ctr.ID, sandbox.IP, c.Lifecycle.PostStart, time.Duration(gracePeriod(pod))*time.Second); err != nil {
 			a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, reasonPostStartFailed, msg)
 			a.stopContainer(ctx, pod, c, ctr, gracePeriod(pod))
-			st.killed[ctr.ID] = waitingPostStartError
 			return 10 * time.Millisecond
 		}
 	}
