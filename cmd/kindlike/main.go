@@ -36,7 +36,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newKubectlCommand(),
 		newVersionCommand(),
+		newLoadBalancerCommand(logger),
 	)
-	_ = logger
 	return root
 }
