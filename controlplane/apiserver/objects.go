@@ -112,8 +112,8 @@ func nameValidator(res *registry.Resource) apimachineryvalidation.ValidateNameFu
 		return apimachineryvalidation.NameIsDNS1035Label
 	case res.NameIsLabel:
 		return apimachineryvalidation.NameIsDNSLabel
-	case res.Group == "" && (res.Resource == "nodes" || res.Resource == "events" || res.Resource == "persistentvolumes"):
-		// Names kube-apiserver only requires to be a valid path segment.
+	case res.Stored() == registry.Events:
+		// Event names need only be a valid path segment, as kube-apiserver has it.
 		return path.ValidatePathSegmentName
 	}
 	return apimachineryvalidation.NameIsDNSSubdomain
@@ -159,6 +159,7 @@ func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, ns st
 	if st.PrepareForCreate != nil {
 		st.PrepareForCreate(obj)
 	}
+	s.admit(obj)
 	errs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	if st.Validate != nil {
 		errs = append(errs, st.Validate(obj)...)
@@ -199,7 +200,7 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 		if st.PrepareForUpdate != nil {
 			st.PrepareForUpdate(obj, old)
 		}
-		if res.Generation && specChanged(obj, old) {
+		if res.Generation && (specChanged(obj, old) || (res == registry.Deployments && annotationsChanged(obj, old))) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
 		if st.ValidateUpdate != nil {
@@ -214,6 +215,9 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 		m.SetAnnotations(om.GetAnnotations())
 		m.SetFinalizers(om.GetFinalizers())
 		m.SetOwnerReferences(om.GetOwnerReferences())
+		if st.PrepareForStatusUpdate != nil {
+			st.PrepareForStatusUpdate(obj, old)
+		}
 		if st.ValidateStatusUpdate != nil {
 			errs = append(errs, st.ValidateStatusUpdate(obj, old)...)
 		}
@@ -239,6 +243,14 @@ func copyField(dst, src runtime.Object, name string) {
 	if d.IsValid() && sv.IsValid() && d.CanSet() {
 		d.Set(sv)
 	}
+}
+
+// annotationsChanged reports whether metadata.annotations differ; a Deployment's
+// generation counts those too, as kube-apiserver's does.
+func annotationsChanged(obj, old runtime.Object) bool {
+	a, _ := meta.Accessor(obj)
+	b, _ := meta.Accessor(old)
+	return !apiequality.Semantic.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
 }
 
 // specChanged reports whether anything outside metadata and status differs.

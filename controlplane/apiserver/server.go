@@ -60,6 +60,9 @@ type Config struct {
 	OpenAPI http.Handler
 	// Nodes reaches node agents; nil until agents run.
 	Nodes NodeProxy
+	// PodTolerationSeconds is how long pods tolerate an unreachable or not-ready node
+	// unless they say otherwise (Kubernetes' DefaultTolerationSeconds admission).
+	PodTolerationSeconds int64
 	// Ready reports whether this member can serve: a Raft leader is known.
 	Ready func() error
 	// Version is what /version reports.
@@ -77,10 +80,12 @@ type Server struct {
 	openapi http.Handler
 	nodes   NodeProxy
 	ready   func() error
-	version version.Info
-	log     *slog.Logger
-	now     func() time.Time
-	router  *mux.Router
+	// tolerationSeconds is Config.PodTolerationSeconds.
+	tolerationSeconds int64
+	version           version.Info
+	log               *slog.Logger
+	now               func() time.Time
+	router            *mux.Router
 }
 
 // New makes a Server.
@@ -88,6 +93,10 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Storage, tokens: cfg.Tokens, tables: cfg.Tables, openapi: cfg.OpenAPI,
 		nodes: cfg.Nodes, ready: cfg.Ready, version: cfg.Version, log: cfg.Logger, now: cfg.Now,
+		tolerationSeconds: cfg.PodTolerationSeconds,
+	}
+	if s.tolerationSeconds == 0 {
+		s.tolerationSeconds = 300
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

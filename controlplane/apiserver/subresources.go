@@ -242,8 +242,8 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, t target) 
 		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Binding in version \"v1\" cannot be handled as a Binding: %v", err)))
 		return
 	}
-	if b.Target.Name == "" {
-		writeError(w, r, invalid(&registry.Resource{Kind: "Binding"}, t.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "")}))
+	if errs := registry.ValidateBinding(b); len(errs) > 0 {
+		writeError(w, r, invalid(&registry.Resource{Kind: "Binding"}, t.name, errs))
 		return
 	}
 	gr := schema.GroupResource{Resource: "pods/binding"}
@@ -395,8 +395,11 @@ func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, t target)
 		if err := checkRV(t.res, old, want.ResourceVersion); err != nil {
 			return nil, err
 		}
-		ns := old.(*corev1.Namespace)
-		ns.Spec.Finalizers = want.Spec.Finalizers
+		ns := want.DeepCopy()
+		registry.PrepareNamespaceFinalize(ns, old.(*corev1.Namespace))
+		if errs := registry.ValidateNamespaceFinalize(ns, old.(*corev1.Namespace)); len(errs) > 0 {
+			return nil, invalid(t.res, t.name, errs)
+		}
 		return ns, nil
 	}, false)
 	if err != nil {

@@ -36,8 +36,9 @@ var (
 		Categories: allCategory, Namespaced: true, Subresources: []string{Status, Scale}, Generation: true}
 	ReplicaSets = &Resource{Group: "apps", Version: "v1", Resource: "replicasets", Kind: "ReplicaSet", ShortNames: []string{"rs"},
 		Categories: allCategory, Namespaced: true, Subresources: []string{Status, Scale}, Generation: true}
+	// A StatefulSet's name is its pods' hostname prefix, so kube-apiserver wants a DNS label.
 	StatefulSets = &Resource{Group: "apps", Version: "v1", Resource: "statefulsets", Kind: "StatefulSet", ShortNames: []string{"sts"},
-		Categories: allCategory, Namespaced: true, Subresources: []string{Status, Scale}, Generation: true}
+		Categories: allCategory, Namespaced: true, Subresources: []string{Status, Scale}, Generation: true, NameIsLabel: true}
 	DaemonSets = &Resource{Group: "apps", Version: "v1", Resource: "daemonsets", Kind: "DaemonSet", ShortNames: []string{"ds"},
 		Categories: allCategory, Namespaced: true, Subresources: []string{Status}, Generation: true}
 	ControllerRevisions = &Resource{Group: "apps", Version: "v1", Resource: "controllerrevisions", Kind: "ControllerRevision", Namespaced: true}

@@ -64,6 +64,10 @@ type Strategy struct {
 	// PrepareForUpdate carries server-owned fields over from old on an update of the main
 	// resource. Status is carried over generically for resources with a status subresource.
 	PrepareForUpdate func(obj, old runtime.Object)
+	// PrepareForStatusUpdate carries server-owned fields over from old on an update of
+	// the status subresource, after the server has copied old's spec over obj's (a pod
+	// keeps its QoS class, a persistent volume stamps its phase transition time).
+	PrepareForStatusUpdate func(obj, old runtime.Object)
 	// Validate reports what is wrong with a new object, beyond its ObjectMeta.
 	Validate func(obj runtime.Object) field.ErrorList
 	// ValidateUpdate reports what is wrong with an update, including immutable fields.
