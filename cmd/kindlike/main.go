@@ -37,6 +37,7 @@ func newRootCommand() *cobra.Command {
 		newKubectlCommand(),
 		newVersionCommand(),
 		newLoadBalancerCommand(logger),
+		newNodeCommand(logger),
 	)
 	return root
 }
