@@ -48,6 +48,11 @@ type Event struct {
 	Entry Entry
 	// Prev is the object's value before the write (nil for Added).
 	Prev []byte
+	// Err, when set, ends the watch: it is the last value before the channel closes,
+	// Type is 0 and Entry is empty. It wraps ErrCompacted (the watcher fell out of the
+	// history, or a snapshot replaced the state: start over with a List; the API
+	// answers 410 Gone) or ErrClosed.
+	Err error
 }
 
 // Errors callers can test with errors.Is. Errors returned by the store wrap them with
