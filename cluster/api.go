@@ -164,8 +164,9 @@ func poll(ctx context.Context, interval time.Duration, f func(ctx context.Contex
 	}
 }
 
-// nodesReady reports which of the named nodes are Ready, and a summary of the others.
-func nodesReady(ctx context.Context, cs kubernetes.Interface, names []string) (ready int, notReady []string, err error) {
+// nodesReady reports how many of the named nodes are Ready (with a lease renewed
+// after since, if not zero), and a summary of the others.
+func nodesReady(ctx context.Context, cs kubernetes.Interface, names []string, since time.Time) (ready int, notReady []string, err error) {
 	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, nil, err
@@ -176,6 +177,21 @@ func nodesReady(ctx context.Context, cs kubernetes.Interface, names []string) (r
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
 				status[n.Name] = "Ready"
+			}
+		}
+	}
+	if !since.IsZero() {
+		leases, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return 0, nil, err
+		}
+		renewed := map[string]bool{}
+		for _, l := range leases.Items {
+			renewed[l.Name] = l.Spec.RenewTime != nil && l.Spec.RenewTime.After(since)
+		}
+		for name, s := range status {
+			if s == "Ready" && !renewed[name] {
+				status[name] = "lease not renewed yet"
 			}
 		}
 	}

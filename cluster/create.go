@@ -186,7 +186,7 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 		}
 		prog.End(true)
 	}
-	return waitReady(ctx, p, prog, name, entry, nodeNamesOf(specs), o.Wait)
+	return waitReady(ctx, p, prog, name, entry, nodeNamesOf(specs), o.Wait, time.Time{})
 }
 
 // discard is the Progress of callers that want none.
@@ -515,8 +515,10 @@ func checkRunning(ctx context.Context, p Provider, clusterName string, names []s
 }
 
 // waitReady waits for the API to be ready (a Raft leader), then, if wait is not 0,
-// for every named node to be Ready, all within wait.
-func waitReady(ctx context.Context, p Provider, prog Progress, clusterName string, entry kubeconfig.Entry, nodes []string, wait time.Duration) error {
+// for every named node to be Ready, all within wait. A node counts only once its
+// agent renewed its lease after since (if not zero): a cluster that was stopped
+// still shows the Ready conditions of before.
+func waitReady(ctx context.Context, p Provider, prog Progress, clusterName string, entry kubeconfig.Entry, nodes []string, wait time.Duration, since time.Time) error {
 	bound := wait
 	if bound == 0 {
 		bound = DefaultAPIWait
@@ -551,7 +553,7 @@ func waitReady(ctx context.Context, p Provider, prog Progress, clusterName strin
 		if err := checkRunning(ctx, p, clusterName, nodes); err != nil {
 			return backoffStop{err}
 		}
-		ready, nr, err := nodesReady(ctx, cs, nodes)
+		ready, nr, err := nodesReady(ctx, cs, nodes, since)
 		if err != nil {
 			return err
 		}

@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/kubeconfig"
@@ -98,4 +101,32 @@ func clusterNodes(ctx context.Context, p Provider, clusterName string) ([]Node, 
 		return nil, fmt.Errorf("no cluster named %q: `kindlike get clusters` lists them", clusterName)
 	}
 	return nodes, nil
+}
+
+// Nodes lists a cluster's node and load balancer containers ("" for every cluster's),
+// sorted by cluster, then control planes, workers and load balancer, then name.
+func Nodes(ctx context.Context, p Provider, clusterName string) ([]Node, error) {
+	nodes, err := p.Nodes(ctx, clusterName)
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 && clusterName != "" {
+		return nil, fmt.Errorf("no cluster named %q: `kindlike get clusters` lists them", clusterName)
+	}
+	rank := map[string]int{config.RoleControlPlane: 0, config.RoleWorker: 1, RoleLoadBalancer: 2}
+	slices.SortFunc(nodes, func(a, b Node) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(rank[a.Role], rank[b.Role]), compareNodeNames(a.Name, b.Name))
+	})
+	return nodes, nil
+}
+
+// compareNodeNames orders worker before worker2 before worker10.
+func compareNodeNames(a, b string) int {
+	ta, tb := strings.TrimRight(a, "0123456789"), strings.TrimRight(b, "0123456789")
+	if ta != tb {
+		return cmp.Compare(a, b)
+	}
+	na, _ := strconv.Atoi(a[len(ta):])
+	nb, _ := strconv.Atoi(b[len(tb):])
+	return cmp.Compare(na, nb)
 }

@@ -17,6 +17,9 @@ import (
 const (
 	LabelCluster = "kindlike.cluster"
 	LabelRole    = "kindlike.role"
+	// LabelNode names the node a pod's containers and volumes belong to, so
+	// `remove node` can remove them with it.
+	LabelNode = "kindlike.node"
 	// LabelImage marks images kindlike built, so cleanup can find them.
 	LabelImage = "kindlike"
 )
@@ -122,6 +125,8 @@ func (n Node) Running() bool { return n.State == "running" }
 // Object is a container, volume or network carrying kindlike's labels.
 type Object struct {
 	Name, Cluster, Role string
+	// Node is the LabelNode label: the node a pod's container or volume belongs to.
+	Node string
 }
 
 // Objects are what the engine holds of one cluster, or of all.

@@ -223,23 +223,27 @@ func (p *Provider) Objects(ctx context.Context, clusterName string) (cluster.Obj
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		out.Containers = append(out.Containers, cluster.Object{Name: name, Cluster: c.Labels[cluster.LabelCluster], Role: c.Labels[cluster.LabelRole]})
+		out.Containers = append(out.Containers, object(name, c.Labels))
 	}
 	vs, err := p.cli.VolumeList(ctx, volume.ListOptions{Filters: f})
 	if err != nil {
 		return out, fmt.Errorf("list volumes: %w", err)
 	}
 	for _, v := range vs.Volumes {
-		out.Volumes = append(out.Volumes, cluster.Object{Name: v.Name, Cluster: v.Labels[cluster.LabelCluster], Role: v.Labels[cluster.LabelRole]})
+		out.Volumes = append(out.Volumes, object(v.Name, v.Labels))
 	}
 	ns, err := p.cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return out, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns {
-		out.Networks = append(out.Networks, cluster.Object{Name: n.Name, Cluster: n.Labels[cluster.LabelCluster], Role: n.Labels[cluster.LabelRole]})
+		out.Networks = append(out.Networks, object(n.Name, n.Labels))
 	}
 	return out, nil
+}
+
+func object(name string, l map[string]string) cluster.Object {
+	return cluster.Object{Name: name, Cluster: l[cluster.LabelCluster], Role: l[cluster.LabelRole], Node: l[cluster.LabelNode]}
 }
 
 // WriteFiles copies files into a container through a tar archive extracted at /.

@@ -38,6 +38,15 @@ func newRootCommand() *cobra.Command {
 		newVersionCommand(),
 		newLoadBalancerCommand(logger),
 		newNodeCommand(logger),
+		newCreateCommand(),
+		newDeleteCommand(),
+		newGetCommand(),
+		newExportCommand(),
+		newStopCommand(),
+		newStartCommand(),
+		newAddCommand(),
+		newRemoveCommand(),
+		newStatusCommand(),
 	)
 	return root
 }
