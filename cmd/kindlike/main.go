@@ -34,10 +34,6 @@ func newRootCommand() *cobra.Command {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	root.AddCommand(
-		newKubectlCommand(),
-		newVersionCommand(),
-		newLoadBalancerCommand(logger),
-		newNodeCommand(logger),
 		newCreateCommand(),
 		newDeleteCommand(),
 		newGetCommand(),
@@ -47,6 +43,12 @@ func newRootCommand() *cobra.Command {
 		newAddCommand(),
 		newRemoveCommand(),
 		newStatusCommand(),
+		newKubectlCommand(),
+		newVersionCommand(),
+		// Hidden: what the containers run.
+		newNodeCommand(logger),
+		newControlPlaneCommand(logger),
+		newLoadBalancerCommand(logger),
 	)
 	return root
 }

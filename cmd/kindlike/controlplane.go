@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kindlike/kindlike/controlplane"
+	"github.com/kindlike/kindlike/controlplane/apiserver"
+	"github.com/kindlike/kindlike/controlplane/store"
+	"github.com/kindlike/kindlike/pki"
+)
+
+// newControlPlaneCommand runs one control-plane member in the foreground. Node
+// containers run it; tests run it as a process.
+func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
+	var (
+		cfg       controlplane.Config
+		peers     []string
+		certDir   string
+		tokenFile string
+	)
+	cmd := &cobra.Command{
+		Use:    "controlplane",
+		Short:  "Run one control-plane member (Raft store, Kubernetes API, controllers)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.Peers, err = parsePeers(peers); err != nil {
+				return err
+			}
+			if err := loadCerts(certDir, &cfg); err != nil {
+				return err
+			}
+			if tokenFile != "" {
+				if cfg.Tokens, err = readTokens(tokenFile); err != nil {
+					return err
+				}
+			}
+			cfg.Logger = logger()
+			cp, err := controlplane.Start(cfg)
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			<-sig
+			return cp.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "this member's name (Raft server ID)")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/kindlike", "where the Raft log, stable store and snapshots live")
+	f.StringVar(&cfg.APIListen, "api-listen", "0.0.0.0:6443", "address of the HTTPS Kubernetes API")
+	f.StringVar(&cfg.RaftListen, "raft-listen", "0.0.0.0:6444", "address of the peer port (Raft and write forwarding, mutual TLS)")
+	f.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "address peers reach this member's peer port at (default: --raft-listen)")
+	f.StringSliceVar(&peers, "peers", nil, "every voter as name=host:port, this member included")
+	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key} and peer.{crt,key}")
+	f.StringVar(&tokenFile, "token-file", "", "file of bearer tokens, one per line: token,user[,group1;group2]")
+	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: default)")
+	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: default)")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("peers")
+	return cmd
+}
+
+func parsePeers(list []string) ([]store.Peer, error) {
+	var out []store.Peer
+	for _, p := range list {
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not name=host:port", p)
+		}
+		out = append(out, store.Peer{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+func loadCerts(dir string, cfg *controlplane.Config) error {
+	var err error
+	if cfg.CA, err = os.ReadFile(filepath.Join(dir, "ca.crt")); err != nil {
+		return fmt.Errorf("read cluster CA: %w", err)
+	}
+	if cfg.Serving, err = pki.ReadFiles(dir, "apiserver"); err != nil {
+		return fmt.Errorf("read API serving certificate: %w", err)
+	}
+	if cfg.Peer, err = pki.ReadFiles(dir, "peer"); err != nil {
+		return fmt.Errorf("read peer certificate: %w", err)
+	}
+	return nil
+}
+
+func readTokens(path string) (map[string]apiserver.User, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read token file: %w", err)
+	}
+	defer f.Close()
+	tokens := map[string]apiserver.User{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, ",")
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("token file %s line %d: want token,user[,groups]", path, n)
+		}
+		u := apiserver.User{Name: parts[1]}
+		if len(parts) > 2 && parts[2] != "" {
+			u.Groups = strings.Split(parts[2], ";")
+		}
+		tokens[parts[0]] = u
+	}
+	return tokens, sc.Err()
+}

@@ -1,0 +1,241 @@
+// Package controlplane runs one control-plane member: its share of the Raft store, the
+// Kubernetes API over it, and, while it is the Raft leader, the controllers.
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane/apiserver"
+	"github.com/kindlike/kindlike/controlplane/apiserver/openapi"
+	"github.com/kindlike/kindlike/controlplane/printers"
+	"github.com/kindlike/kindlike/controlplane/registry"
+	"github.com/kindlike/kindlike/controlplane/store"
+	"github.com/kindlike/kindlike/pki"
+	"github.com/kindlike/kindlike/version"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+)
+
+// Config is one member's configuration.
+type Config struct {
+	// Name is the member's Raft server ID; in a cluster, its node's name.
+	Name    string
+	DataDir string
+	// APIListen is where the HTTPS API listens, e.g. "0.0.0.0:6443" or "127.0.0.1:0".
+	APIListen string
+	// RaftListen is the peer port (Raft and write forwarding, mutual TLS); RaftAdvertise
+	// is how peers reach it (default RaftListen).
+	RaftListen, RaftAdvertise string
+	// Peers is the full voter list, this member included.
+	Peers []store.Peer
+	// CA is the cluster CA certificate (PEM): it verifies client and peer certificates.
+	CA []byte
+	// Serving is the API's certificate; its names must include 127.0.0.1, which the
+	// member's own controllers dial.
+	Serving pki.KeyPair
+	// Peer is the member's certificate on the peer port, for both ends of mutual TLS.
+	Peer pki.KeyPair
+	// Tokens maps bearer tokens to users, besides client certificates.
+	Tokens map[string]apiserver.User
+	// Timing holds the node heartbeat and eviction clocks (zero fields: the demo preset).
+	Timing config.Timing
+	// Raft timings; zero values take the store's defaults.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	Logger                                                *slog.Logger
+}
+
+// ControlPlane is a running member.
+type ControlPlane struct {
+	cfg      Config
+	store    *store.Store
+	api      *apiserver.Server
+	http     *http.Server
+	listener net.Listener
+	loopback *rest.Config
+	cancel   context.CancelFunc
+	// bootstrapped is set once the system namespaces exist.
+	bootstrapped atomic.Bool
+	done         sync.WaitGroup
+	log          *slog.Logger
+}
+
+// Start opens the store, serves the API and takes part in leader elections; the
+// member runs until Close.
+func Start(cfg Config) (*ControlPlane, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// client-go logs through klog; send it where everything else goes.
+	klog.SetSlogLogger(log)
+	cfg.Timing = cfg.Timing.WithDefaults(config.DemoTiming())
+	caPool, err := pki.PoolFromPEM(cfg.CA)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	peerCert, err := cfg.Peer.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("peer certificate: %w", err)
+	}
+	servingCert, err := cfg.Serving.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	st, err := store.Open(store.Config{
+		ID:        cfg.Name,
+		DataDir:   cfg.DataDir,
+		Bind:      cfg.RaftListen,
+		Advertise: cfg.RaftAdvertise,
+		Peers:     cfg.Peers,
+		TLS: &tls.Config{
+			Certificates: []tls.Certificate{peerCert},
+			RootCAs:      caPool,
+			ClientCAs:    caPool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			MinVersion:   tls.VersionTLS12,
+		},
+		HeartbeatTimeout:   cfg.HeartbeatTimeout,
+		ElectionTimeout:    cfg.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	log = log.With("member", cfg.Name)
+	loopbackToken, err := randomToken()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tokens := map[string]apiserver.User{loopbackToken: {Name: "system:kindlike-controlplane", Groups: []string{"system:masters"}}}
+	for t, u := range cfg.Tokens {
+		tokens[t] = u
+	}
+	cp := &ControlPlane{cfg: cfg, store: st, log: log}
+	cp.api = apiserver.New(apiserver.Config{
+		Storage: st,
+		Tokens:  tokens,
+		Tables:  printers.Table,
+		OpenAPI: openapi.Handler(),
+		Ready:   cp.ready,
+		// Every pod tolerates an unreachable or not-ready node for the eviction
+		// timeout, as Kubernetes' DefaultTolerationSeconds admission gives it.
+		PodTolerationSeconds: int64(cfg.Timing.PodEvictionTimeout.Seconds()),
+		Version:              version.Info(),
+		Logger:               log,
+	})
+	ln, err := net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.APIListen, err)
+	}
+	cp.listener = ln
+	mux := http.NewServeMux()
+	mux.Handle("/kindlike/v1/raft", cp.authenticated(http.HandlerFunc(cp.serveRaftStatus)))
+	mux.Handle("/", cp.api.Handler())
+	cp.http = &http.Server{
+		Handler: mux,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{servingCert},
+			ClientCAs:    caPool,
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	cp.loopback = &rest.Config{
+		Host:            "https://" + net.JoinHostPort("127.0.0.1", port),
+		BearerToken:     loopbackToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CA},
+		QPS:             500,
+		Burst:           1000,
+		UserAgent:       "kindlike-controlplane/" + version.Kindlike,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cp.cancel = cancel
+	cp.done.Add(2)
+	go func() {
+		defer cp.done.Done()
+		if err := cp.http.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("API server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer cp.done.Done()
+		st.RunAsLeader(ctx, cp.lead)
+	}()
+	log.Info("control plane started", "api", ln.Addr().String(), "raft", cfg.RaftListen)
+	return cp, nil
+}
+
+// APIAddr is the address the API listens on.
+func (cp *ControlPlane) APIAddr() string { return cp.listener.Addr().String() }
+
+// Store is the member's Raft store.
+func (cp *ControlPlane) Store() *store.Store { return cp.store }
+
+// Close stops the member: leader loops, API, then the store.
+func (cp *ControlPlane) Close() error {
+	cp.cancel()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := cp.http.Shutdown(shutdown)
+	if err != nil {
+		_ = cp.http.Close()
+	}
+	cp.done.Wait()
+	return errors.Join(err, cp.store.Close())
+}
+
+// ready reports whether the member can serve: a leader is known and the system
+// namespaces exist, as kube-apiserver is not ready before its bootstrap hooks ran.
+func (cp *ControlPlane) ready() error {
+	if st := cp.store.Status(); st.LeaderID == "" {
+		return errors.New("no Raft leader known")
+	}
+	if cp.bootstrapped.Load() {
+		return nil
+	}
+	for _, ns := range SystemNamespaces {
+		if _, err := cp.store.Get(context.Background(), registry.Namespaces.Key("", ns), false); err != nil {
+			return fmt.Errorf("system namespace %s not created yet", ns)
+		}
+	}
+	cp.bootstrapped.Store(true)
+	return nil
+}
+
+func (cp *ControlPlane) authenticated(next http.Handler) http.Handler {
+	return cp.api.Authenticated(next)
+}
+
+// serveRaftStatus answers `kindlike status` with this member's view of the Raft group.
+func (cp *ControlPlane) serveRaftStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(cp.store.Status())
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate loopback token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,125 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
+	"github.com/kindlike/kindlike/controlplane/controllers/namespace"
+	"github.com/kindlike/kindlike/controlplane/controllers/nodelifecycle"
+	"github.com/kindlike/kindlike/controlplane/controllers/rootcacert"
+	"github.com/kindlike/kindlike/controlplane/controllers/serviceaccount"
+	"github.com/kindlike/kindlike/controlplane/registry"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// SystemNamespaces exist in every cluster from the start.
+var SystemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// lead runs what only the Raft leader runs, until ctx ends with the leadership.
+func (cp *ControlPlane) lead(ctx context.Context) {
+	log := cp.log.With("role", "leader")
+	log.Info("became leader; starting controllers")
+	defer log.Info("leadership lost or member stopping; controllers stopped")
+	client, err := kubernetes.NewForConfig(cp.loopback)
+	if err != nil {
+		log.Error("leader client", "err", err)
+		return
+	}
+	meta, err := metadata.NewForConfig(cp.loopback)
+	if err != nil {
+		log.Error("leader metadata client", "err", err)
+		return
+	}
+	if err := ensureNamespaces(ctx, client); err != nil {
+		log.Error("creating system namespaces", "err", err)
+	}
+
+	factory := informers.NewSharedInformerFactory(client, 0)
+	metaFactory := metadatainformer.NewSharedInformerFactory(meta, 0)
+	nsController := namespace.New(client, meta, factory.Core().V1().Namespaces(), namespacedResources(), log)
+	saController := serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), log)
+	caController := rootcacert.New(client, cp.cfg.CA, factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), log)
+	gc := garbagecollector.New(meta, metaFactory, collectedResources(), log)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	nodeRecorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
+	nodes := nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(),
+		factory.Core().V1().Pods(), nodeRecorder, cp.cfg.Timing, log)
+
+	factory.Start(ctx.Done())
+	metaFactory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){
+		func(ctx context.Context) { nsController.Run(ctx, 2) },
+		func(ctx context.Context) { saController.Run(ctx, 1) },
+		func(ctx context.Context) { caController.Run(ctx, 1) },
+		func(ctx context.Context) { gc.Run(ctx, 4) },
+		func(ctx context.Context) { nodes.Run(ctx, 2) },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	factory.Shutdown()
+	metaFactory.Shutdown()
+}
+
+// ensureNamespaces creates the system namespaces that are missing, retrying until the
+// API answers (the leader's own API may still be catching up).
+func ensureNamespaces(ctx context.Context, client kubernetes.Interface) error {
+	for _, name := range SystemNamespaces {
+		for {
+			_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("namespace %s: %w", name, ctx.Err())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// namespacedResources are the resources a namespace holds, each storage once.
+func namespacedResources() []schema.GroupVersionResource {
+	var out []schema.GroupVersionResource
+	for _, r := range registry.All() {
+		if r.Namespaced && r.StoredAs == nil {
+			out = append(out, r.GVR())
+		}
+	}
+	return out
+}
+
+// collectedResources are the resources the garbage collector follows.
+func collectedResources() []garbagecollector.Resource {
+	var out []garbagecollector.Resource
+	for _, r := range registry.All() {
+		if r.StoredAs == nil && r != registry.Events {
+			out = append(out, garbagecollector.Resource{GVR: r.GVR(), Kind: r.Kind, Namespaced: r.Namespaced})
+		}
+	}
+	return out
+}
