@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -17,13 +17,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane"
+	"github.com/kindlike/kindlike/controlplane/store"
 	"github.com/kindlike/kindlike/nodeagent"
 	"github.com/kindlike/kindlike/version"
 )
-
-// startControlPlane runs this node's control-plane member; the build provides it
-// (node_controlplane.go).
-var startControlPlane func(n config.Node, log *slog.Logger) (io.Closer, error)
 
 // controlPlaneDataDir holds the member's Raft log, stable store and snapshots, on the
 // node's state volume.
@@ -59,9 +57,6 @@ func runNode(ctx context.Context, configPath string, log *slog.Logger) error {
 	log = log.With("node", n.Name)
 	log.Info("node starting", "role", n.Role, "version", version.Kindlike, "api", n.APIServer)
 	if n.ControlPlane != nil {
-		if startControlPlane == nil {
-			return errors.New("this kindlike binary was built without the control plane")
-		}
 		cp, err := startControlPlane(n, log)
 		if err != nil {
 			return fmt.Errorf("start control plane: %w", err)
@@ -89,6 +84,31 @@ func runNode(ctx context.Context, configPath string, log *slog.Logger) error {
 	}
 	log.Info("node stopping")
 	return nil
+}
+
+// startControlPlane starts the node's Raft member and API. Peers are addressed by
+// container name, which Docker's DNS resolves on the cluster network whatever
+// address a restart gives: restarts cannot break the group. A member added to a
+// running cluster starts with no peers and waits to be added.
+func startControlPlane(n config.Node, log *slog.Logger) (*controlplane.ControlPlane, error) {
+	cfg := controlplane.Config{
+		Name:          n.Name,
+		DataDir:       controlPlaneDataDir,
+		APIListen:     net.JoinHostPort("0.0.0.0", strconv.Itoa(config.APIPort)),
+		RaftListen:    net.JoinHostPort("0.0.0.0", strconv.Itoa(config.RaftPort)),
+		RaftAdvertise: net.JoinHostPort(n.Name, strconv.Itoa(config.RaftPort)),
+		Timing:        n.Timing,
+		Logger:        log,
+	}
+	if !n.ControlPlane.Join {
+		for _, p := range n.ControlPlane.Peers {
+			cfg.Peers = append(cfg.Peers, store.Peer{ID: p.Name, Addr: p.Address})
+		}
+	}
+	if err := loadCerts(config.NodePKIDir, &cfg); err != nil {
+		return nil, err
+	}
+	return controlplane.Start(cfg)
 }
 
 func readNodeConfig(path string) (config.Node, error) {
