@@ -203,11 +203,13 @@ func ValidateClusterName(name string) error {
 	if len(name) > MaxClusterNameLength {
 		return fmt.Errorf("%q is %d characters long; at most %d fit in the names of its containers", name, len(name), MaxClusterNameLength)
 	}
-	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-		return fmt.Errorf("%q is not a valid name: %s", name, strings.Join(msgs, "; "))
+	if len(validation.IsDNS1123Label(name)) > 0 {
+		return fmt.Errorf("%q is not a valid name: %s", name, dnsLabelRule)
 	}
 	return nil
 }
+
+const dnsLabelRule = "use lower-case letters, digits and '-', starting and ending with a letter or digit"
 
 func (n ClusterNode) validate(field, cluster string) []error {
 	var errs []error
@@ -220,8 +222,8 @@ func (n ClusterNode) validate(field, cluster string) []error {
 	}
 	if n.Name != "" {
 		full := cluster + "-" + n.Name
-		if msgs := validation.IsDNS1123Label(n.Name); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%s.name: %q is not a valid name: %s", field, n.Name, strings.Join(msgs, "; ")))
+		if len(validation.IsDNS1123Label(n.Name)) > 0 {
+			errs = append(errs, fmt.Errorf("%s.name: %q is not a valid name: %s", field, n.Name, dnsLabelRule))
 		} else if len(full) > 63 {
 			errs = append(errs, fmt.Errorf("%s.name: the node name %q would be longer than 63 characters", field, full))
 		} else if n.Name == "external-load-balancer" {

@@ -4,9 +4,7 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -51,21 +49,13 @@ func (p *Provider) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := p.cli.Ping(ctx); err != nil {
-		return fmt.Errorf("cannot reach Docker at %s: is the daemon running, and may you use it? (%w)", p.cli.DaemonHost(), rootCause(err))
+		if client.IsErrConnectionFailed(err) {
+			// The client's own message says where it looked and what to check.
+			return fmt.Errorf("cannot reach Docker: %w", err)
+		}
+		return fmt.Errorf("cannot reach Docker at %s: %w", p.cli.DaemonHost(), err)
 	}
 	return nil
-}
-
-// rootCause drops the layers of wrapping the client adds to a connection error,
-// keeping the innermost message.
-func rootCause(err error) error {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }
 
 // clusterFilter selects objects labelled with the cluster, or with any cluster.
@@ -90,9 +80,4 @@ func notFound(err error) error {
 		return fmt.Errorf("%w: %s", cluster.ErrNotFound, err.Error())
 	}
 	return err
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -8,6 +8,7 @@
 package loadbalancer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -92,6 +93,7 @@ type backend struct {
 	// hold long-lived connections (watches, agents) reconnect at once to a live one
 	// instead of waiting for TCP to notice a dead peer.
 	ready, reachable bool
+	checked          bool // a check has finished
 	conns            map[net.Conn]struct{}
 }
 
@@ -216,11 +218,11 @@ func (lb *LoadBalancer) Healthy() []string {
 	return out
 }
 
+// watchConfig re-reads the config file every reloadInterval and applies changed
+// backends. It compares contents, not modification times, which a copy into the
+// container may round to the second.
 func (lb *LoadBalancer) watchConfig(ctx context.Context, path string) {
-	var last time.Time
-	if st, err := os.Stat(path); err == nil {
-		last = st.ModTime()
-	}
+	last, _ := os.ReadFile(path)
 	t := time.NewTicker(reloadInterval)
 	defer t.Stop()
 	for {
@@ -229,11 +231,11 @@ func (lb *LoadBalancer) watchConfig(ctx context.Context, path string) {
 			return
 		case <-t.C:
 		}
-		st, err := os.Stat(path)
-		if err != nil || st.ModTime().Equal(last) {
+		b, err := os.ReadFile(path)
+		if err != nil || bytes.Equal(b, last) {
 			continue
 		}
-		last = st.ModTime()
+		last = b
 		c, err := ReadConfig(path)
 		if err != nil {
 			lb.log.Error("config not reloaded", "err", err)
@@ -298,7 +300,7 @@ func probe(ctx context.Context, client *http.Client, url string) (ready, reachab
 func (lb *LoadBalancer) setHealth(b *backend, ready, reachable bool, reason string) {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if b.ready != ready {
+	if b.ready != ready || !b.checked {
 		if ready {
 			lb.log.Info("backend healthy", "backend", b.addr)
 		} else {
@@ -309,7 +311,7 @@ func (lb *LoadBalancer) setHealth(b *backend, ready, reachable bool, reason stri
 		lb.log.Warn("backend unreachable: closing its connections", "backend", b.addr, "connections", len(b.conns))
 		closeConns(b)
 	}
-	b.ready, b.reachable = ready, reachable
+	b.ready, b.reachable, b.checked = ready, reachable, true
 }
 
 // candidates orders backends for a new connection: ready ones first, starting with
