@@ -83,12 +83,11 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	subnet, err := chooseClusterSubnet(ctx, p, c.Networking.Subnet)
+	subnet, err := chooseClusterSubnet(ctx, p, c.Networking.Subnet, nil)
 	if err != nil {
 		return err
 	}
-	plan, lb, err := planNodes(name, c.Nodes, subnet)
-	if err != nil {
+	if _, _, err := planNodes(name, c.Nodes, subnet); err != nil {
 		return err
 	}
 
@@ -109,16 +108,13 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	specs, err := nodeSpecs(name, image, plan, lb, apiPort, timing, creds)
-	if err != nil {
-		return err
-	}
 
-	prog.Start(fmt.Sprintf("creating network %s (%s)", NetworkName(name), subnet))
-	if err := p.CreateNetwork(ctx, name, subnet); err != nil {
+	prog.Start(fmt.Sprintf("creating network %s", NetworkName(name)))
+	if subnet, err = createNetwork(ctx, p, name, subnet, c.Networking.Subnet == ""); err != nil {
 		prog.End(false)
 		return err
 	}
+	prog.Update(fmt.Sprintf("creating network %s (%s)", NetworkName(name), subnet))
 	// From here on the cluster's name is ours (the network name is unique), so
 	// everything labelled with it is what this create made.
 	defer func() {
@@ -132,7 +128,7 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 		}
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		if derr := deleteObjects(cleanup, p, name); derr != nil {
+		if derr := deleteUntilGone(cleanup, p, name); derr != nil {
 			err = errors.Join(err, fmt.Errorf("removing what was made: %w", derr))
 		}
 		if o.Kubeconfig != "" {
@@ -142,6 +138,14 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 		}
 	}()
 
+	plan, lb, err := planNodes(name, c.Nodes, subnet)
+	if err != nil {
+		return err
+	}
+	specs, err := nodeSpecs(name, image, plan, lb, apiPort, timing, creds)
+	if err != nil {
+		return err
+	}
 	prog.Start(fmt.Sprintf("preparing nodes (%d containers)", len(specs)))
 	if err := forEach(ctx, specs, func(ctx context.Context, s NodeSpec) error { return p.CreateNode(ctx, s) }); err != nil {
 		return err
@@ -231,13 +235,34 @@ func portError(err error, port int) error {
 	return err
 }
 
+// createNetwork makes the cluster's network. A subnet kindlike chose may have been
+// taken meanwhile by another network (another create running at the same time): then
+// it chooses again, a few times.
+func createNetwork(ctx context.Context, p Provider, name string, subnet netip.Prefix, chosen bool) (netip.Prefix, error) {
+	var tried []netip.Prefix
+	for attempt := 0; ; attempt++ {
+		err := p.CreateNetwork(ctx, name, subnet)
+		if err == nil {
+			return subnet, nil
+		}
+		if !chosen || attempt == 4 || !strings.Contains(err.Error(), "overlaps") {
+			return netip.Prefix{}, err
+		}
+		tried = append(tried, subnet)
+		if subnet, err = chooseClusterSubnet(ctx, p, "", tried); err != nil {
+			return netip.Prefix{}, err
+		}
+	}
+}
+
 // chooseClusterSubnet checks the requested subnet is clear of every network's, or
-// picks a free one.
-func chooseClusterSubnet(ctx context.Context, p Provider, requested string) (netip.Prefix, error) {
+// picks a free one that is not in avoid either.
+func chooseClusterSubnet(ctx context.Context, p Provider, requested string, avoid []netip.Prefix) (netip.Prefix, error) {
 	inUse, err := p.Subnets(ctx)
 	if err != nil {
 		return netip.Prefix{}, err
 	}
+	inUse = append(inUse, avoid...)
 	if requested == "" {
 		return chooseSubnet(inUse)
 	}
@@ -532,7 +557,7 @@ func waitReady(ctx context.Context, p Provider, prog Progress, clusterName strin
 	prog.Start("waiting for the API (a Raft leader)")
 	err = poll(ctx, 200*time.Millisecond, func(ctx context.Context) error {
 		if err := checkRunning(ctx, p, clusterName, nodes); err != nil {
-			return backoffStop{err}
+			return stopUnlessDone(ctx, err)
 		}
 		return api.health(ctx, "readyz")
 	})
@@ -551,7 +576,7 @@ func waitReady(ctx context.Context, p Provider, prog Progress, clusterName strin
 	prog.Start(step(0))
 	err = poll(ctx, 500*time.Millisecond, func(ctx context.Context) error {
 		if err := checkRunning(ctx, p, clusterName, nodes); err != nil {
-			return backoffStop{err}
+			return stopUnlessDone(ctx, err)
 		}
 		ready, nr, err := nodesReady(ctx, cs, nodes, since)
 		if err != nil {
@@ -568,6 +593,15 @@ func waitReady(ctx context.Context, p Provider, prog Progress, clusterName strin
 	}
 	prog.End(true)
 	return nil
+}
+
+// stopUnlessDone ends a poll at once with err, unless ctx ended (and err is only
+// that).
+func stopUnlessDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return backoffStop{err}
 }
 
 // backoffStop ends a poll at once: the condition can no longer come true.

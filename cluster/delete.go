@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kindlike/kindlike/kubeconfig"
 )
@@ -58,6 +59,35 @@ func deleteObjects(ctx context.Context, p Provider, clusterName string) error {
 		return fmt.Errorf("delete cluster %s: %w", clusterName, err)
 	}
 	return nil
+}
+
+// deleteUntilGone deletes the cluster's objects until none is left. Requests that an
+// interrupted create sent may still be carried out by the engine after it answered
+// them with an error, creating containers after they were listed for removal; so
+// this looks again, after a pause, until nothing new appears.
+func deleteUntilGone(ctx context.Context, p Provider, clusterName string) error {
+	var lastErr error
+	for attempt := 0; attempt < 6; attempt++ {
+		// A failure (a volume still in use by a container that appeared after the
+		// listing) is retried with the next listing.
+		lastErr = deleteObjects(ctx, p, clusterName)
+		select {
+		case <-ctx.Done():
+			return errors.Join(lastErr, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		objs, err := p.Objects(ctx, clusterName)
+		if err != nil {
+			return err
+		}
+		if objs.Empty() {
+			return nil
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("delete cluster %s: objects keep appearing", clusterName)
+	}
+	return lastErr
 }
 
 // List names the clusters that exist: every value of the cluster label on a

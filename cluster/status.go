@@ -19,13 +19,13 @@ import (
 // Status is what `kindlike status` shows: the Raft group as each control plane sees
 // it, and each node's readiness and heartbeat.
 type Status struct {
-	Cluster string
+	Cluster string `json:"cluster"`
 	// Timing is the cluster's clocks, from a node's config; nil if unreadable.
-	Timing  *config.Timing
-	Members []MemberStatus
-	Nodes   []NodeStatus
+	Timing  *config.Timing `json:"timing,omitempty"`
+	Members []MemberStatus `json:"members"`
+	Nodes   []NodeStatus   `json:"nodes"`
 	// Problems are what could not be found out, and why.
-	Problems []string
+	Problems []string `json:"problems,omitempty"`
 
 	mu sync.Mutex // Problems, while gathering
 }
@@ -33,28 +33,32 @@ type Status struct {
 // MemberStatus is one Raft server: its place in the configuration, and its own
 // report of its log if it could be reached.
 type MemberStatus struct {
-	Name, Address string
-	Voter, Leader bool
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
 	// Reachable is false if the member's own report could not be had; the fields
 	// below are then zero.
-	Reachable    bool
-	State        string
-	Term         uint64
-	LastLogIndex uint64
-	CommitIndex  uint64
-	AppliedIndex uint64
+	Reachable    bool   `json:"reachable"`
+	State        string `json:"state,omitempty"`
+	Term         uint64 `json:"term,omitempty"`
+	LastLogIndex uint64 `json:"lastLogIndex,omitempty"`
+	CommitIndex  uint64 `json:"commitIndex,omitempty"`
+	AppliedIndex uint64 `json:"appliedIndex,omitempty"`
 }
 
 // NodeStatus is a node's container, Ready condition and lease.
 type NodeStatus struct {
-	Name, Role string
+	Name string `json:"name"`
+	Role string `json:"role"`
 	// Container is the Docker state.
-	Container string
+	Container string `json:"container"`
 	// Ready is the Ready condition's status (True, False, Unknown), "" if the node is
 	// not registered or the API cannot be reached.
-	Ready string
-	// LeaseAge is the time since the node's lease was last renewed; -1 if unknown.
-	LeaseAge time.Duration
+	Ready string `json:"ready,omitempty"`
+	// LeaseAge is the time since the node's lease was last renewed (in JSON, in
+	// nanoseconds); -1 if unknown.
+	LeaseAge time.Duration `json:"leaseAge"`
 }
 
 // GetStatus gathers a cluster's status. What cannot be reached is reported in
