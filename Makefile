@@ -18,7 +18,7 @@ LDFLAGS := -s -w \
 STATICCHECK_VERSION := v0.8.2
 GOTEST_TIMEOUT ?= 80m
 
-.PHONY: all build test unit lint fuzz bench cluster clean generate
+.PHONY: all build test unit e2e lint fuzz bench cluster node-image clean generate
 
 all: build
 
@@ -29,6 +29,10 @@ build:
 # The whole suite, e2e included (e2e needs a running Docker daemon and fails loudly without).
 test: build lint
 	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+# Only the end-to-end tests: real clusters on the local Docker.
+e2e: build
+	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v ./e2e/
 
 # Unit and integration tests without Docker.
 unit: build
@@ -47,5 +51,17 @@ fuzz:
 bench: build
 	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
+# A cluster from this tree: `make cluster`, or with flags: make cluster ARGS="--nodes 3 --name demo".
+ARGS ?=
+cluster: build
+	$(BIN) create cluster $(ARGS)
+
+# The node image of bin/kindlike, as create cluster builds it (through the Docker API,
+# FROM scratch, tagged by the binary's hash; nothing is pulled).
+node-image: build
+	$(BIN) build node-image
+
+# Removes bin/ and the node images kindlike built (those still used by a cluster stay).
 clean:
 	rm -rf bin
+	-docker images -q --filter label=kindlike=true | sort -u | xargs -r docker rmi 2>/dev/null

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,13 +144,12 @@ func binarySum(binary string) (string, error) {
 // ELF executable, or one that needs a dynamic loader and libraries.
 func checkStatic(binary string) error {
 	how := "build a static one with `make build` (CGO_ENABLED=0) and run bin/kindlike"
+	if _, err := os.Stat(binary); err != nil {
+		return fmt.Errorf("read kindlike binary: %w", err)
+	}
 	f, err := elf.Open(binary)
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("%s is not a Linux executable, and node containers run the kindlike binary itself: %s", binary, how)
-		}
-		return fmt.Errorf("read kindlike binary: %w", err)
+		return fmt.Errorf("%s is not a Linux executable, and node containers run the kindlike binary itself: %s", binary, how)
 	}
 	defer f.Close()
 	for _, prog := range f.Progs {

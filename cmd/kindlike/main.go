@@ -43,6 +43,7 @@ func newRootCommand() *cobra.Command {
 		newAddCommand(),
 		newRemoveCommand(),
 		newStatusCommand(),
+		newBuildCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
 		// Hidden: what the containers run.
