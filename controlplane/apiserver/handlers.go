@@ -21,6 +21,7 @@ import (
 // serveResource answers every request under /api/v1/... and /apis/{g}/{v}/... that
 // names a resource.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, segs []string) {
+	r = withManager(r)
 	t, err := parseTarget(gv, segs)
 	if err != nil {
 		writeError(w, r, err)
