@@ -23,6 +23,7 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/rootcacert"
 	"github.com/kindlike/kindlike/controlplane/controllers/serviceaccount"
 	"github.com/kindlike/kindlike/controlplane/registry"
+	"github.com/kindlike/kindlike/controlplane/scheduler"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -58,6 +59,8 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	nodeRecorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
+	sched := scheduler.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: scheduler.Name}), log)
 	nodes := nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(),
 		factory.Core().V1().Pods(), nodeRecorder, cp.cfg.Timing, log)
 
@@ -70,6 +73,7 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { caController.Run(ctx, 1) },
 		func(ctx context.Context) { gc.Run(ctx, 4) },
 		func(ctx context.Context) { nodes.Run(ctx, 2) },
+		sched.Run,
 	} {
 		wg.Add(1)
 		go func() {

@@ -74,7 +74,7 @@ func newAgent(cfg Config) (*agent, error) {
 	}
 	docker, err := dockerclient.NewClientWithOpts(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("Docker client: %w", err)
+		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	return &agent{
 		cfg: cfg, node: cfg.Node, client: client, docker: docker,

@@ -110,7 +110,6 @@ func (a *agent) status(info system.Info, now time.Time) corev1.NodeStatus {
 			OSImage:                 osImage(info),
 			ContainerRuntimeVersion: "docker://" + info.ServerVersion,
 			KubeletVersion:          version.Server(),
-			KubeProxyVersion:        version.Server(),
 			OperatingSystem:         runtime.GOOS,
 			Architecture:            runtime.GOARCH,
 		},

@@ -51,9 +51,7 @@ func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-	for _, g := range apiGroups() {
-		list.Groups = append(list.Groups, g)
-	}
+	list.Groups = append(list.Groups, apiGroups()...)
 	write(w, http.StatusOK, out, list)
 }
 

@@ -21,6 +21,7 @@ import (
 // serveResource answers every request under /api/v1/... and /apis/{g}/{v}/... that
 // names a resource.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, segs []string) {
+	r = withManager(r)
 	t, err := parseTarget(gv, segs)
 	if err != nil {
 		writeError(w, r, err)
@@ -43,6 +44,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 			return
 		}
 		s.serveList(w, r, t, opts)
+	case r.Method == http.MethodGet && r.URL.Query().Get("watch") != "" && r.URL.Query().Get("watch") != "false" && r.URL.Query().Get("watch") != "0":
+		opts, err := listOptions(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.serveWatch(w, r, t, opts)
 	case r.Method == http.MethodGet:
 		s.serveGet(w, r, t)
 	case r.Method == http.MethodPost && t.name == "":
@@ -58,6 +66,26 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 	default:
 		writeError(w, r, methodNotSupported(t.res, strings.ToLower(r.Method)))
 	}
+}
+
+// serveWatchPath answers the deprecated /watch/... paths: a watch of the collection or,
+// with a name, of one object.
+func (s *Server) serveWatchPath(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, segs []string) {
+	t, err := parseTarget(gv, segs)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if t.subresource != "" {
+		writeError(w, r, notFoundResource())
+		return
+	}
+	opts, err := listOptions(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.serveWatch(w, r, t, opts)
 }
 
 // consistentRead reports whether a read must be linearizable: every read except those

@@ -190,7 +190,8 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 	st := res.Strategy
 	var errs field.ErrorList
 	switch sub {
-	case "":
+	case "", registry.Scale:
+		// A scale write is a write of the main resource built from the current object.
 		if st.Default != nil {
 			st.Default(obj)
 		}
@@ -222,10 +223,8 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 			errs = append(errs, st.ValidateStatusUpdate(obj, old)...)
 		}
 	default:
-		// Scale, binding, finalize and the like: the caller built obj from old.
-		if st.ValidateUpdate != nil {
-			errs = append(errs, st.ValidateUpdate(obj, old)...)
-		}
+		// Binding and finalize: the caller built obj from old and checked the request
+		// with that subresource's own rules.
 	}
 	metaErrs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	metaErrs = append(metaErrs, apimachineryvalidation.ValidateObjectMetaAccessorUpdate(m, om, field.NewPath("metadata"))...)
@@ -334,6 +333,7 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 		if err := s.prepareUpdate(res, sub, obj, old); err != nil {
 			return nil, err
 		}
+		obj = s.trackManagedFields(ctx, res, sub, obj, old)
 		if unchanged(obj, old) {
 			return old, nil
 		}
@@ -402,9 +402,11 @@ func preconditionsMatch(res *registry.Resource, obj runtime.Object, pre *metav1.
 	m, _ := meta.Accessor(obj)
 	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
 	if pre.UID != nil && *pre.UID != m.GetUID() {
+		//lint:ignore ST1005 kube-apiserver's wording, which clients print
 		return apierrors.NewConflict(gr, m.GetName(), fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *pre.UID, m.GetUID()))
 	}
 	if pre.ResourceVersion != nil && *pre.ResourceVersion != m.GetResourceVersion() {
+		//lint:ignore ST1005 kube-apiserver's wording, which clients print
 		return apierrors.NewConflict(gr, m.GetName(), fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *pre.ResourceVersion, m.GetResourceVersion()))
 	}
 	return nil
@@ -516,8 +518,10 @@ func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
 // withPolicyFinalizers adds the finalizer the propagation policy asks for.
 func withPolicyFinalizers(finalizers []string, opts *metav1.DeleteOptions) []string {
 	policy := opts.PropagationPolicy
+	//lint:ignore SA1019 older clients still send orphanDependents
 	if policy == nil && opts.OrphanDependents != nil {
 		p := metav1.DeletePropagationBackground
+		//lint:ignore SA1019 older clients still send orphanDependents
 		if *opts.OrphanDependents {
 			p = metav1.DeletePropagationOrphan
 		}

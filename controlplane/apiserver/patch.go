@@ -97,7 +97,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, t target, su
 		return
 	}
 	if pt == types.ApplyYAMLPatchType {
-		writeError(w, r, unsupportedPatch(string(pt)+" (server-side apply is not supported yet; kubectl apply without --server-side works)"))
+		s.serveApply(w, r, t, sub, out, opts, patch, dry)
 		return
 	}
 	jsonInfo := mediaTypes[runtime.ContentTypeJSON]

@@ -86,6 +86,8 @@ type Server struct {
 	log               *slog.Logger
 	now               func() time.Time
 	router            *mux.Router
+	// managers track field ownership for server-side apply.
+	managers fieldManagers
 }
 
 // New makes a Server.
@@ -164,6 +166,14 @@ func (s *Server) serveGroupVersion(w http.ResponseWriter, r *http.Request, gv sc
 			return
 		}
 		s.serveResourceList(w, r, gv)
+		return
+	}
+	if segs[0] == "watch" && len(segs) > 1 && r.Method == http.MethodGet {
+		// The deprecated /watch/ paths are a list or get with watch=true.
+		q := r.URL.Query()
+		q.Set("watch", "true")
+		r.URL.RawQuery = q.Encode()
+		s.serveWatchPath(w, r, gv, segs[1:])
 		return
 	}
 	s.serveResource(w, r, gv, segs)

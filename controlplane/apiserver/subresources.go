@@ -256,6 +256,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, t target) 
 			return nil, apierrors.NewConflict(gr, t.name, fmt.Errorf("pod %s is already assigned to node %q", t.name, pod.Spec.NodeName))
 		}
 		if b.UID != "" && b.UID != pod.UID {
+			//lint:ignore ST1005 kube-apiserver's wording, which clients print
 			return nil, apierrors.NewConflict(gr, t.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
 		}
 		pod.Spec.NodeName = b.Target.Name

@@ -17,12 +17,15 @@ func init() {
 		Default: defaultNode,
 		PrepareForCreate: func(node *corev1.Node) {
 			// configSource belongs to the removed dynamic kubelet configuration.
-			node.Spec.ConfigSource = nil //nolint:staticcheck // still in the API
+			//lint:ignore SA1019 still in the API, so still to be cleared
+			node.Spec.ConfigSource = nil
 			node.Status.Config = nil
 		},
 		PrepareForUpdate: func(node, old *corev1.Node) {
-			if old.Spec.ConfigSource == nil { //nolint:staticcheck // still in the API
-				node.Spec.ConfigSource = nil //nolint:staticcheck // still in the API
+			//lint:ignore SA1019 still in the API, so still to be kept unset
+			if old.Spec.ConfigSource == nil {
+				//lint:ignore SA1019 still in the API, so still to be kept unset
+				node.Spec.ConfigSource = nil
 			}
 		},
 		PrepareForStatusUpdate: func(node, old *corev1.Node) {

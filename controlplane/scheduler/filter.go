@@ -1,0 +1,218 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// nodeInfo is a node with the pods that take room on it.
+type nodeInfo struct {
+	node *corev1.Node
+	pods []*corev1.Pod
+}
+
+// The reasons a node is filtered out, in kube-scheduler's words.
+const (
+	reasonNodeName      = "node(s) didn't match the requested node name"
+	reasonUnschedulable = "node(s) were unschedulable"
+	reasonAffinity      = "node(s) didn't match Pod's node affinity/selector"
+	reasonPorts         = "node(s) didn't have free ports for the requested pod ports"
+	reasonTooManyPods   = "Too many pods"
+	insufficientPrefix  = "Insufficient "
+)
+
+func isResourceReason(r string) bool {
+	return r == reasonTooManyPods || strings.HasPrefix(r, insufficientPrefix)
+}
+
+// filters run in kube-scheduler's order; the first that refuses a node names the reason.
+var filters = []func(pod *corev1.Pod, n *nodeInfo) string{
+	fitsNodeName,
+	fitsUnschedulable,
+	fitsAffinity,
+	fitsTaints,
+	fitsPorts,
+	fitsResources,
+}
+
+// filter returns why pod cannot run on n, or "" if it can.
+func filter(pod *corev1.Pod, n *nodeInfo) string {
+	for _, f := range filters {
+		if reason := f(pod, n); reason != "" {
+			return reason
+		}
+	}
+	return ""
+}
+
+func fitsNodeName(pod *corev1.Pod, n *nodeInfo) string {
+	if pod.Spec.NodeName != "" && pod.Spec.NodeName != n.node.Name {
+		return reasonNodeName
+	}
+	return ""
+}
+
+// fitsUnschedulable refuses cordoned nodes, unless the pod tolerates the
+// unschedulable taint as DaemonSet pods do.
+func fitsUnschedulable(pod *corev1.Pod, n *nodeInfo) string {
+	if !n.node.Spec.Unschedulable {
+		return ""
+	}
+	taint := corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
+	if corev1helpers.TolerationsTolerateTaint(pod.Spec.Tolerations, &taint) {
+		return ""
+	}
+	return reasonUnschedulable
+}
+
+// fitsAffinity checks nodeSelector and required node affinity.
+func fitsAffinity(pod *corev1.Pod, n *nodeInfo) string {
+	if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(n.node); !ok {
+		return reasonAffinity
+	}
+	return ""
+}
+
+// fitsTaints refuses a node with a NoSchedule or NoExecute taint the pod does not
+// tolerate.
+func fitsTaints(pod *corev1.Pod, n *nodeInfo) string {
+	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(n.node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	})
+	if untolerated {
+		return fmt.Sprintf("node(s) had untolerated taint {%s: %s}", taint.Key, taint.Value)
+	}
+	return ""
+}
+
+type hostPort struct {
+	ip       string
+	protocol corev1.Protocol
+	port     int32
+}
+
+func hostPorts(pod *corev1.Pod) []hostPort {
+	var out []hostPort
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		for _, p := range c.Ports {
+			if p.HostPort == 0 {
+				continue
+			}
+			proto := p.Protocol
+			if proto == "" {
+				proto = corev1.ProtocolTCP
+			}
+			ip := p.HostIP
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			out = append(out, hostPort{ip: ip, protocol: proto, port: p.HostPort})
+		}
+	}
+	return out
+}
+
+func fitsPorts(pod *corev1.Pod, n *nodeInfo) string {
+	want := hostPorts(pod)
+	if len(want) == 0 {
+		return ""
+	}
+	for _, other := range n.pods {
+		for _, used := range hostPorts(other) {
+			for _, w := range want {
+				if w.port == used.port && w.protocol == used.protocol && (w.ip == used.ip || w.ip == "0.0.0.0" || used.ip == "0.0.0.0") {
+					return reasonPorts
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// requests is what a pod asks for, as the scheduler counts it.
+func requests(pod *corev1.Pod) corev1.ResourceList {
+	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+}
+
+// used sums the requests of the pods on a node.
+func (n *nodeInfo) used() corev1.ResourceList {
+	total := corev1.ResourceList{}
+	for _, p := range n.pods {
+		for name, q := range requests(p) {
+			sum := total[name]
+			sum.Add(q)
+			total[name] = sum
+		}
+	}
+	return total
+}
+
+// fitsResources checks requests against allocatable: pod count, then every requested
+// resource, reporting each shortage.
+func fitsResources(pod *corev1.Pod, n *nodeInfo) string {
+	alloc := n.node.Status.Allocatable
+	if maxPods, ok := alloc[corev1.ResourcePods]; ok && int64(len(n.pods))+1 > maxPods.Value() {
+		return reasonTooManyPods
+	}
+	want := requests(pod)
+	used := n.used()
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, string(name))
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		q := want[corev1.ResourceName(name)]
+		if q.IsZero() {
+			continue
+		}
+		have, ok := alloc[corev1.ResourceName(name)]
+		if !ok {
+			have = resource.Quantity{}
+		}
+		need := used[corev1.ResourceName(name)].DeepCopy()
+		need.Add(q)
+		if need.Cmp(have) > 0 {
+			return insufficientPrefix + name
+		}
+	}
+	return ""
+}
+
+// diagnosis says why a pod fits on no node.
+type diagnosis struct {
+	nodes     int
+	reasons   map[string]int
+	resources int
+}
+
+// message is the FailedScheduling text, in kube-scheduler v1.32's form. kindlike has no
+// preemption; with every pod at the same priority, kube-scheduler would find nothing to
+// preempt either, and says so in these words.
+func (d diagnosis) message() string {
+	if d.nodes == 0 {
+		return "no nodes available to schedule pods"
+	}
+	var parts []string
+	for reason, n := range d.reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(parts)
+	var pre []string
+	if other := d.nodes - d.resources; other > 0 {
+		pre = append(pre, fmt.Sprintf("%d Preemption is not helpful for scheduling", other))
+	}
+	if d.resources > 0 {
+		pre = append(pre, fmt.Sprintf("%d No preemption victims found for incoming pod", d.resources))
+	}
+	sort.Strings(pre)
+	return fmt.Sprintf("0/%d nodes are available: %s. preemption: 0/%d nodes are available: %s.",
+		d.nodes, strings.Join(parts, ", "), d.nodes, strings.Join(pre, ", "))
+}
