@@ -145,7 +145,7 @@ func BenchmarkCluster(b *testing.B) {
 		}
 		b.ReportMetric(notReady.Seconds(), "worker-notready-s")
 
-		fmt.Printf("\nkindlike cluster figures (3 control planes + 3 workers, %s)\n", os.Getenv("HOSTNAME"))
+		fmt.Printf("\nkindlike cluster figures (3 control planes + 3 workers)\n")
 		fmt.Printf("  create, node image cached:          %6.2f s   (target < 10 s)\n", created.Seconds())
 		fmt.Printf("  leader kill -> next write:          %6.2f s   (target < 3 s)\n", failover.Seconds())
 		fmt.Printf("  worker kill -> NotReady:            %6.2f s   (grace period %s)\n", notReady.Seconds(), config.DemoTiming().NodeMonitorGracePeriod)
