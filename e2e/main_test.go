@@ -77,6 +77,11 @@ func TestMain(m *testing.M) {
 	}
 	_, err = dockerCLI.ImageInspect(context.Background(), ref)
 	imageExisted := err == nil
+	// Built once here rather than by every parallel test's first create.
+	if out, err := exec.Command(bin, "build", "node-image").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build node-image: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if !imageExisted {
 		_, _ = dockerCLI.ImageRemove(context.Background(), ref, image.RemoveOptions{PruneChildren: true})

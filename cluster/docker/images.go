@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/kindlike/kindlike/cluster"
@@ -68,7 +70,27 @@ func (p *Provider) EnsureNodeImage(ctx context.Context, binary string) (string, 
 	return ref, true, nil
 }
 
+// buildNodeImage builds under a tag of its own, then gives the image the shared tag
+// unless another build (a create running at the same time) got there first: retagging
+// would leave that build's image untagged and never removed.
 func (p *Provider) buildNodeImage(ctx context.Context, binary, ref, sum string) error {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	tmp := ref + "-build-" + hex.EncodeToString(suffix)
+	if err := p.build(ctx, binary, tmp, sum); err != nil {
+		return err
+	}
+	defer func() {
+		// Untags, and deletes the image if it did not get the shared tag.
+		_, _ = p.cli.ImageRemove(context.WithoutCancel(ctx), tmp, image.RemoveOptions{PruneChildren: true})
+	}()
+	if _, err := p.cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	}
+	return p.cli.ImageTag(ctx, tmp, ref)
+}
+
+func (p *Provider) build(ctx context.Context, binary, ref, sum string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeBuildContext(pw, binary)) }()
 	defer pr.Close()
