@@ -283,9 +283,6 @@ func TestHighAvailability(t *testing.T) {
 
 	t.Run("control plane added and removed", func(t *testing.T) {
 		out, err := c.run("add", "node", "--control-plane", "--name", c.name, "--wait", "1m")
-		if err != nil && strings.Contains(out, "/kindlike/v1/raft/members: 404") {
-			t.Skip("the control plane does not serve POST /kindlike/v1/raft/members yet")
-		}
 		if err != nil {
 			t.Fatalf("add node --control-plane: %v\n%s", err, out)
 		}
