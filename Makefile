@@ -18,7 +18,7 @@ LDFLAGS := -s -w \
 STATICCHECK_VERSION := v0.8.2
 GOTEST_TIMEOUT ?= 80m
 
-.PHONY: all build test unit lint fuzz bench cluster clean generate
+.PHONY: all build test unit lint fuzz bench cluster clean generate images offline-images clean-images
 
 all: build
 
@@ -46,6 +46,20 @@ fuzz:
 
 bench: build
 	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# kindlike's own images, from images/pause and images/simple-service (FROM scratch).
+images:
+	GO=$(GO) images/build.sh images
+
+# Local stand-ins for the public images the tutorials name (README: Offline images).
+# Only names the engine lacks are built; a real image is never replaced. Downloads
+# and root filesystems are cached in _output/images, so a rerun takes seconds.
+offline-images: images
+	GO=$(GO) images/build.sh offline
+
+# Removes _output/images and every image the two targets above built.
+clean-images:
+	images/build.sh clean
 
 clean:
 	rm -rf bin
