@@ -27,7 +27,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kindlike
 
 # The whole suite, e2e included (e2e needs a running Docker daemon and fails loudly without).
-test: build lint
+# The offline images come first: the image tests and e2e run them.
+test: build lint offline-images
 	KINDLIKE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 # Unit and integration tests without Docker.
