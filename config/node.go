@@ -53,6 +53,10 @@ type ControlPlaneMember struct {
 	// Peers is every voter as name and peer address (host:port), this node included,
 	// addressed by container name so restarts cannot break the group.
 	Peers []Peer `json:"peers"`
+	// Join is set on a control plane added to a running cluster (`kindlike add node
+	// --control-plane`): it must not bootstrap a group with Peers, but start empty and
+	// wait for the leader to add it (POST /kindlike/v1/raft/members).
+	Join bool `json:"join,omitempty"`
 }
 
 // Peer is one Raft voter.

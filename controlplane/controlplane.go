@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,8 @@ func Start(cfg Config) (*ControlPlane, error) {
 	cp.listener = ln
 	mux := http.NewServeMux()
 	mux.Handle("/kindlike/v1/raft", cp.authenticated(http.HandlerFunc(cp.serveRaftStatus)))
+	mux.Handle("/kindlike/v1/raft/members", cp.authenticated(http.HandlerFunc(cp.serveAddMember)))
+	mux.Handle("/kindlike/v1/raft/members/", cp.authenticated(http.HandlerFunc(cp.serveRemoveMember)))
 	mux.Handle("/", cp.api.Handler())
 	cp.http = &http.Server{
 		Handler: mux,
@@ -266,6 +269,67 @@ func (cp *ControlPlane) authenticated(next http.Handler) http.Handler {
 func (cp *ControlPlane) serveRaftStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(cp.store.Status())
+}
+
+// admin reports whether the request comes from a cluster administrator: only they may
+// change the Raft membership (node agents may not).
+func admin(r *http.Request) bool {
+	u, ok := apiserver.UserFrom(r.Context())
+	if !ok {
+		return false
+	}
+	for _, g := range u.Groups {
+		if g == "system:masters" {
+			return true
+		}
+	}
+	return false
+}
+
+// serveAddMember adds a voter: POST {"id": name, "address": host:port}, on any member.
+func (cp *ControlPlane) serveAddMember(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if !admin(r) {
+		http.Error(w, "only system:masters may change the Raft membership", http.StatusForbidden)
+		return
+	}
+	var req struct{ ID, Address string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.ID == "" || req.Address == "" {
+		http.Error(w, `want {"id": name, "address": host:port}`, http.StatusBadRequest)
+		return
+	}
+	if err := cp.store.Join(r.Context(), req.ID, req.Address); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	cp.log.Info("raft member added", "id", req.ID, "address", req.Address)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveRemoveMember removes a voter: DELETE /kindlike/v1/raft/members/{id}.
+func (cp *ControlPlane) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodDelete {
+		http.Error(w, "use DELETE", http.StatusMethodNotAllowed)
+		return
+	}
+	if !admin(r) {
+		http.Error(w, "only system:masters may change the Raft membership", http.StatusForbidden)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/kindlike/v1/raft/members/")
+	if id == "" || strings.Contains(id, "/") {
+		http.Error(w, "want /kindlike/v1/raft/members/{id}", http.StatusBadRequest)
+		return
+	}
+	if err := cp.store.Remove(r.Context(), id); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	cp.log.Info("raft member removed", "id", id)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func randomToken() (string, error) {

@@ -297,6 +297,21 @@ func session(t *testing.T, k kubectl) {
 		contains(t, "describe cm", k.must("describe", "cm", "cm-demo-mix", "-n", "demo"), "app.properties", "greeting=hello")
 	})
 
+	t.Run("server-side apply", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "ssa.yaml")
+		if err := os.WriteFile(f, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-demo\n  namespace: demo\ndata:\n  color: blue\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		contains(t, "apply --server-side", k.must("apply", "--server-side", "-f", f), "configmap/ssa-demo serverside-applied")
+		contains(t, "apply --server-side again", k.must("apply", "--server-side", "-f", f), "configmap/ssa-demo serverside-applied")
+		k.must("patch", "cm", "ssa-demo", "-n", "demo", "-p", `{"data":{"color":"red"}}`)
+		contains(t, "conflict", k.fails("apply", "--server-side", "-f", f), `conflict with "kubectl-patch"`)
+		k.must("apply", "--server-side", "--force-conflicts", "-f", f)
+		if got := k.must("get", "cm", "ssa-demo", "-n", "demo", "-o", "jsonpath={.data.color}"); got != "blue" {
+			t.Errorf("after a forced apply color = %q, want blue", got)
+		}
+	})
+
 	t.Run("watch", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -34,9 +34,22 @@ func newRootCommand() *cobra.Command {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	root.AddCommand(
+		newCreateCommand(),
+		newDeleteCommand(),
+		newGetCommand(),
+		newExportCommand(),
+		newStopCommand(),
+		newStartCommand(),
+		newAddCommand(),
+		newRemoveCommand(),
+		newStatusCommand(),
+		newBuildCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
+		// Hidden: what the containers run.
+		newNodeCommand(logger),
 		newControlPlaneCommand(logger),
+		newLoadBalancerCommand(logger),
 	)
 	return root
 }

@@ -21,6 +21,7 @@ import (
 // serveResource answers every request under /api/v1/... and /apis/{g}/{v}/... that
 // names a resource.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, segs []string) {
+	r = withManager(r)
 	t, err := parseTarget(gv, segs)
 	if err != nil {
 		writeError(w, r, err)
@@ -243,17 +244,7 @@ func fieldSet(res *registry.Resource, obj runtime.Object) fields.Set {
 }
 
 func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, t target) {
-	out, err := negotiate(r, asPartial)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	opts := &metav1.CreateOptions{}
-	if err := decodeParams(r, opts); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	dry, err := dryRun(opts.DryRun)
+	out, dry, err := beginWrite(r, &metav1.CreateOptions{}, asPartial)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -323,17 +314,7 @@ func decodeObject(w http.ResponseWriter, r *http.Request, res *registry.Resource
 }
 
 func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, t target, sub string) {
-	out, err := negotiate(r, asPartial)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	opts := &metav1.UpdateOptions{}
-	if err := decodeParams(r, opts); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	dry, err := dryRun(opts.DryRun)
+	out, dry, err := beginWrite(r, &metav1.UpdateOptions{}, asPartial)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -333,6 +333,7 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 		if err := s.prepareUpdate(res, sub, obj, old); err != nil {
 			return nil, err
 		}
+		obj = s.trackManagedFields(ctx, res, sub, obj, old)
 		if unchanged(obj, old) {
 			return old, nil
 		}

@@ -71,17 +71,8 @@ func applyPatch(pt types.PatchType, original, patch []byte, typed runtime.Object
 }
 
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, t target, sub string) {
-	out, err := negotiate(r, asPartial)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	opts := &metav1.PatchOptions{}
-	if err := decodeParams(r, opts); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	dry, err := dryRun(opts.DryRun)
+	out, dry, err := beginWrite(r, opts, asPartial)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -97,7 +88,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, t target, su
 		return
 	}
 	if pt == types.ApplyYAMLPatchType {
-		writeError(w, r, unsupportedPatch(string(pt)+" (server-side apply is not supported yet; kubectl apply without --server-side works)"))
+		s.serveApply(w, r, t, sub, out, opts, patch, dry)
 		return
 	}
 	jsonInfo := mediaTypes[runtime.ContentTypeJSON]

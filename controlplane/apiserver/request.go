@@ -193,3 +193,44 @@ func fieldValidationOf(r *http.Request) (fieldValidation, error) {
 		return "", apierrors.NewBadRequest(fmt.Sprintf("fieldValidation: Unsupported value: %q: supported values: \"Ignore\", \"Strict\", \"Warn\"", v))
 	}
 }
+
+// beginWrite reads what every write shares: the representation of the answer, the
+// write's options from the query (a *metav1.CreateOptions, UpdateOptions or
+// PatchOptions), and whether it is a dry run.
+func beginWrite(r *http.Request, opts runtime.Object, allowed ...string) (output, bool, error) {
+	out, err := negotiate(r, allowed...)
+	if err != nil {
+		return out, false, err
+	}
+	if err := decodeParams(r, opts); err != nil {
+		return out, false, err
+	}
+	var values []string
+	switch o := opts.(type) {
+	case *metav1.CreateOptions:
+		values = o.DryRun
+	case *metav1.UpdateOptions:
+		values = o.DryRun
+	case *metav1.PatchOptions:
+		values = o.DryRun
+	}
+	dry, err := dryRun(values)
+	return out, dry, err
+}
+
+// decodeInto reads the request body into a subresource's request object of kind gvk
+// (Binding, Eviction, Scale).
+func decodeInto(r *http.Request, into runtime.Object, gvk schema.GroupVersionKind) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	info, err := requestSerializer(r)
+	if err != nil {
+		return err
+	}
+	if _, _, err := info.Serializer.Decode(body, &gvk, into); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
+	}
+	return nil
+}

@@ -86,6 +86,8 @@ type Server struct {
 	log               *slog.Logger
 	now               func() time.Time
 	router            *mux.Router
+	// managers track field ownership for server-side apply.
+	managers fieldManagers
 }
 
 // New makes a Server.

@@ -486,3 +486,52 @@ func TestAggregatedDiscovery(t *testing.T) {
 		t.Errorf("legacy /api/v1: %d %.300s", code, body)
 	}
 }
+
+func TestServerSideApply(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	cms := ts.client.CoreV1().ConfigMaps("default")
+	apply := func(manager string, data string, force bool) (*corev1.ConfigMap, error) {
+		body := []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n" + data)
+		return cms.Patch(ctx, "ssa", types.ApplyYAMLPatchType, body, metav1.PatchOptions{FieldManager: manager, Force: &force})
+	}
+	created, err := apply("alice", "  a: \"1\"\n  b: \"2\"\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Data["a"] != "1" || len(created.ManagedFields) != 1 || created.ManagedFields[0].Manager != "alice" {
+		t.Fatalf("apply created %+v", created)
+	}
+	again, err := apply("alice", "  a: \"1\"\n  b: \"2\"\n", false)
+	if err != nil || again.ResourceVersion != created.ResourceVersion {
+		t.Errorf("re-applying the same configuration wrote (rv %s → %s, %v)", created.ResourceVersion, again.ResourceVersion, err)
+	}
+	_, err = apply("bob", "  a: \"changed\"\n", false)
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `conflict with "alice"`) {
+		t.Fatalf("another manager changing alice's field: %v, want a conflict naming alice", err)
+	}
+	forced, err := apply("bob", "  a: \"changed\"\n", true)
+	if err != nil || forced.Data["a"] != "changed" || forced.Data["b"] != "2" {
+		t.Fatalf("forced apply: %v %v", forced, err)
+	}
+	// alice drops b from her configuration: the field she alone owned goes.
+	dropped, err := apply("alice", "  a: \"1\"\n", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dropped.Data["b"]; ok {
+		t.Errorf("a field removed from the only owner's configuration stayed: %v", dropped.Data)
+	}
+	// An ordinary update is tracked too, so its fields are no longer alice's.
+	dropped.Data["a"] = "edited"
+	if _, err := cms.Update(ctx, dropped, metav1.UpdateOptions{FieldManager: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply("alice", "  a: \"1\"\n", false); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `conflict with "editor"`) {
+		t.Errorf("after an edit, applying the edited field: %v, want a conflict naming editor", err)
+	}
+	code, _, body := ts.do(t, "PATCH", "/api/v1/namespaces/default/configmaps/ssa", "application/apply-patch+yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n"))
+	if code != 422 || !strings.Contains(string(body), "fieldManager: Required value") {
+		t.Errorf("apply without fieldManager: %d %s", code, body)
+	}
+}

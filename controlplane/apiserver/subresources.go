@@ -136,20 +136,9 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, t target) {
 		write(w, http.StatusOK, out, sc)
 		return
 	case http.MethodPut:
-		body, err := readBody(r)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		info, err := requestSerializer(r)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
 		want := &autoscalingv1.Scale{}
-		gvk := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
-		if _, _, err := info.Serializer.Decode(body, &gvk, want); err != nil {
-			writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Scale in version \"v1\" cannot be handled as a Scale: %v", err)))
+		if err := decodeInto(r, want, autoscalingv1.SchemeGroupVersion.WithKind("Scale")); err != nil {
+			writeError(w, r, err)
 			return
 		}
 		apply = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
@@ -226,20 +215,9 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, t target) 
 		writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	info, err := requestSerializer(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	b := &corev1.Binding{}
-	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
-	if _, _, err := info.Serializer.Decode(body, &gvk, b); err != nil {
-		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Binding in version \"v1\" cannot be handled as a Binding: %v", err)))
+	if err := decodeInto(r, b, corev1.SchemeGroupVersion.WithKind("Binding")); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	if errs := registry.ValidateBinding(b); len(errs) > 0 {
@@ -302,20 +280,9 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, t target)
 		writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	info, err := requestSerializer(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	ev := &policyv1.Eviction{}
-	gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
-	if _, _, err := info.Serializer.Decode(body, &gvk, ev); err != nil {
-		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("Eviction cannot be handled: %v", err)))
+	if err := decodeInto(r, ev, policyv1.SchemeGroupVersion.WithKind("Eviction")); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	if ev.Name != "" && ev.Name != t.name {

@@ -32,27 +32,34 @@ func isResourceReason(r string) bool {
 	return r == reasonTooManyPods || strings.HasPrefix(r, insufficientPrefix)
 }
 
+// snapshot is every node with its pods, as one scheduling decision sees the cluster.
+type snapshot struct {
+	nodes []*nodeInfo
+}
+
 // filters run in kube-scheduler's order; the first that refuses a node names the reason.
-var filters = []func(pod *corev1.Pod, n *nodeInfo) string{
+var filters = []func(pod *corev1.Pod, n *nodeInfo, all *snapshot) string{
 	fitsNodeName,
 	fitsUnschedulable,
 	fitsAffinity,
 	fitsTaints,
 	fitsPorts,
 	fitsResources,
+	fitsInterPodAffinity,
+	fitsTopologySpread,
 }
 
 // filter returns why pod cannot run on n, or "" if it can.
-func filter(pod *corev1.Pod, n *nodeInfo) string {
+func filter(pod *corev1.Pod, n *nodeInfo, all *snapshot) string {
 	for _, f := range filters {
-		if reason := f(pod, n); reason != "" {
+		if reason := f(pod, n, all); reason != "" {
 			return reason
 		}
 	}
 	return ""
 }
 
-func fitsNodeName(pod *corev1.Pod, n *nodeInfo) string {
+func fitsNodeName(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	if pod.Spec.NodeName != "" && pod.Spec.NodeName != n.node.Name {
 		return reasonNodeName
 	}
@@ -61,7 +68,7 @@ func fitsNodeName(pod *corev1.Pod, n *nodeInfo) string {
 
 // fitsUnschedulable refuses cordoned nodes, unless the pod tolerates the
 // unschedulable taint as DaemonSet pods do.
-func fitsUnschedulable(pod *corev1.Pod, n *nodeInfo) string {
+func fitsUnschedulable(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	if !n.node.Spec.Unschedulable {
 		return ""
 	}
@@ -73,7 +80,7 @@ func fitsUnschedulable(pod *corev1.Pod, n *nodeInfo) string {
 }
 
 // fitsAffinity checks nodeSelector and required node affinity.
-func fitsAffinity(pod *corev1.Pod, n *nodeInfo) string {
+func fitsAffinity(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(n.node); !ok {
 		return reasonAffinity
 	}
@@ -82,7 +89,7 @@ func fitsAffinity(pod *corev1.Pod, n *nodeInfo) string {
 
 // fitsTaints refuses a node with a NoSchedule or NoExecute taint the pod does not
 // tolerate.
-func fitsTaints(pod *corev1.Pod, n *nodeInfo) string {
+func fitsTaints(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(n.node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 	})
@@ -119,7 +126,7 @@ func hostPorts(pod *corev1.Pod) []hostPort {
 	return out
 }
 
-func fitsPorts(pod *corev1.Pod, n *nodeInfo) string {
+func fitsPorts(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	want := hostPorts(pod)
 	if len(want) == 0 {
 		return ""
@@ -156,7 +163,7 @@ func (n *nodeInfo) used() corev1.ResourceList {
 
 // fitsResources checks requests against allocatable: pod count, then every requested
 // resource, reporting each shortage.
-func fitsResources(pod *corev1.Pod, n *nodeInfo) string {
+func fitsResources(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 	alloc := n.node.Status.Allocatable
 	if maxPods, ok := alloc[corev1.ResourcePods]; ok && int64(len(n.pods))+1 > maxPods.Value() {
 		return reasonTooManyPods

@@ -77,7 +77,8 @@ func TestFilterReasons(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := filter(tc.pod, &nodeInfo{node: tc.node, pods: tc.placed})
+			n := &nodeInfo{node: tc.node, pods: tc.placed}
+			got := filter(tc.pod, n, &snapshot{nodes: []*nodeInfo{n}})
 			if got != tc.want {
 				t.Errorf("filter = %q, want %q", got, tc.want)
 			}

@@ -206,9 +206,10 @@ func (s *Scheduler) place(pod *corev1.Pod, nodes []*corev1.Node) (string, diagno
 // decide filters nodes for pod and picks the best of those left, or says why none fits.
 func decide(pod *corev1.Pod, nodes []*nodeInfo) (string, diagnosis) {
 	d := diagnosis{nodes: len(nodes), reasons: map[string]int{}}
+	all := &snapshot{nodes: nodes}
 	var feasible []*nodeInfo
 	for _, n := range nodes {
-		if reason := filter(pod, n); reason != "" {
+		if reason := filter(pod, n, all); reason != "" {
 			d.reasons[reason]++
 			if isResourceReason(reason) {
 				d.resources++
@@ -220,7 +221,7 @@ func decide(pod *corev1.Pod, nodes []*nodeInfo) (string, diagnosis) {
 	if len(feasible) == 0 {
 		return "", d
 	}
-	return best(pod, feasible).node.Name, d
+	return best(pod, feasible, all).node.Name, d
 }
 
 // nodeInfo collects a node and the pods that take room on it, bound or assumed.

@@ -1,0 +1,115 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kindlike/kindlike/kubeconfig"
+)
+
+// Delete removes everything labelled with the cluster's name (node containers, the
+// load balancer, the pods' containers, volumes, the network) and its kubeconfig
+// entry from the file at kubeconfigPath ("" leaves kubeconfig alone). found is false
+// if there was nothing to remove.
+func Delete(ctx context.Context, p Provider, clusterName, kubeconfigPath string) (found bool, err error) {
+	if err := p.Ping(ctx); err != nil {
+		return false, err
+	}
+	objs, err := p.Objects(ctx, clusterName)
+	if err != nil {
+		return false, err
+	}
+	if err := deleteObjects(ctx, p, clusterName); err != nil {
+		return !objs.Empty(), err
+	}
+	if kubeconfigPath != "" {
+		if err := kubeconfig.Remove(kubeconfigPath, ContextName(clusterName)); err != nil {
+			return !objs.Empty(), err
+		}
+	}
+	return !objs.Empty(), nil
+}
+
+// deleteObjects removes what carries the cluster's label: containers (all at once),
+// then the volumes and networks they used.
+func deleteObjects(ctx context.Context, p Provider, clusterName string) error {
+	objs, err := p.Objects(ctx, clusterName)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	del := func(items []Object, f func(context.Context, string) error) {
+		err := forEach(ctx, items, func(ctx context.Context, o Object) error {
+			if err := f(ctx, o.Name); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	del(objs.Containers, p.DeleteContainer)
+	del(objs.Volumes, p.DeleteVolume)
+	del(objs.Networks, p.DeleteNetwork)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", clusterName, err)
+	}
+	return nil
+}
+
+// deleteUntilGone deletes the cluster's objects until none is left. Requests that an
+// interrupted create sent may still be carried out by the engine after it answered
+// them with an error, creating containers after they were listed for removal; so
+// this looks again, after a pause, until nothing new appears.
+func deleteUntilGone(ctx context.Context, p Provider, clusterName string) error {
+	var lastErr error
+	for attempt := 0; attempt < 6; attempt++ {
+		// A failure (a volume still in use by a container that appeared after the
+		// listing) is retried with the next listing.
+		lastErr = deleteObjects(ctx, p, clusterName)
+		select {
+		case <-ctx.Done():
+			return errors.Join(lastErr, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		objs, err := p.Objects(ctx, clusterName)
+		if err != nil {
+			return err
+		}
+		if objs.Empty() {
+			return nil
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("delete cluster %s: objects keep appearing", clusterName)
+	}
+	return lastErr
+}
+
+// List names the clusters that exist: every value of the cluster label on a
+// container, volume or network, sorted.
+func List(ctx context.Context, p Provider) ([]string, error) {
+	if err := p.Ping(ctx); err != nil {
+		return nil, err
+	}
+	objs, err := p.Objects(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, list := range [][]Object{objs.Containers, objs.Volumes, objs.Networks} {
+		for _, o := range list {
+			if o.Cluster != "" && !seen[o.Cluster] {
+				seen[o.Cluster] = true
+				names = append(names, o.Cluster)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}

@@ -1,0 +1,56 @@
+// Command pause is the sandbox (infra) container of a kindlike pod: it owns the pod's
+// network and IPC namespaces and its hostname, and does nothing else. It sleeps until
+// SIGTERM or SIGINT, then exits 0 at once, so deleting a pod never waits out a grace
+// period on it. Running as PID 1, it reaps the zombies re-parented to it, as an init
+// must.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kindlike/kindlike/images"
+)
+
+func main() {
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *version {
+		fmt.Println("kindlike pause", images.PauseVersion)
+		return
+	}
+	if os.Getpid() != 1 {
+		// Still useful (it holds the namespaces), but orphans go to another init.
+		fmt.Fprintln(os.Stderr, "pause: not PID 1: another process reaps this namespace's orphans")
+	}
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for sig := range sigs {
+		if sig == syscall.SIGCHLD {
+			reap()
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "pause: shutting down on %v\n", sig)
+		os.Exit(0)
+	}
+}
+
+// reap collects every exited child. Several SIGCHLDs may arrive as one, so it waits
+// until no exited child is left rather than once per signal.
+func reap() {
+	for {
+		var status syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
