@@ -60,8 +60,8 @@ func keyPairFiles(name string, kp pki.KeyPair) []File {
 //     agent's own serving certificate (logs, exec);
 //   - control planes also: the API serving certificate (the node's name and address,
 //     localhost, the load balancer's name, the kubernetes Service's names and
-//     address), the Raft peer certificate (server and client), the CA key and the
-//     admin certificate.
+//     address), the Raft peer certificate (server and client), the API server's
+//     client certificate towards agents, the CA key and the admin certificate.
 func (c *credentials) nodeCertFiles(name, role string, ip net.IP, lbName string) ([]File, error) {
 	var ips []net.IP
 	if ip != nil {
@@ -95,6 +95,12 @@ func (c *credentials) nodeCertFiles(name, role string, ip net.IP, lbName string)
 	if err != nil {
 		return nil, err
 	}
+	// The API server's identity towards node agents (logs, exec, port-forward).
+	kubeletClient, err := c.ca.Sign(pki.Request{CommonName: config.KubeletClientCN, Organizations: []string{"system:masters"}, Client: true})
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, keyPairFiles(config.KubeletClientName, kubeletClient)...)
 	files = append(files, keyPairFiles(config.APIServerName, serving)...)
 	files = append(files, keyPairFiles(config.PeerName, peer)...)
 	files = append(files, keyPairFiles(adminName, c.admin)...)

@@ -52,7 +52,18 @@ func deleteObjects(ctx context.Context, p Provider, clusterName string) error {
 			errs = append(errs, err)
 		}
 	}
-	del(objs.Containers, p.DeleteContainer)
+	// Node containers first: their agents would otherwise start pod containers again
+	// as they are removed. Pods' containers end with their node's PID namespace.
+	var nodes, pods []Object
+	for _, c := range objs.Containers {
+		if c.Node == "" {
+			nodes = append(nodes, c)
+		} else {
+			pods = append(pods, c)
+		}
+	}
+	del(nodes, p.DeleteContainer)
+	del(pods, p.DeleteContainer)
 	del(objs.Volumes, p.DeleteVolume)
 	del(objs.Networks, p.DeleteNetwork)
 	if err := errors.Join(errs...); err != nil {

@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/images"
 	"github.com/kindlike/kindlike/nodeagent/probes"
 	"github.com/kindlike/kindlike/nodeagent/runtime"
 	"github.com/kindlike/kindlike/pki"
@@ -69,9 +70,8 @@ type Config struct {
 	SyncInterval time.Duration
 }
 
-// DefaultPauseImage is the pause image pods get unless configured otherwise: the
-// one images/pause builds (its name there is the reference; keep them equal).
-const DefaultPauseImage = "kindlike/pause:1.0.0"
+// DefaultPauseImage is the pause image pods get unless configured otherwise.
+const DefaultPauseImage = images.PauseImage
 
 // withDefaults fills the fields left empty.
 func (c Config) withDefaults() Config {

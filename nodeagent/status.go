@@ -141,6 +141,10 @@ func (a *agent) containerStatus(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if len(insts) == 0 {
 		w, ok := st.waiting[c.Name]
 		if !ok {
+			if ran, ok := ranBefore(pod, c.Name, isInit(pod, c.Name)); ok && ran.status.State.Terminated != nil {
+				// Not run again (its restart policy says so): it stays as it ended.
+				return ran.status
+			}
 			w = corev1.ContainerStateWaiting{Reason: defaultWaiting}
 		}
 		cs.State.Waiting = &w
@@ -244,6 +248,15 @@ func (a *agent) imageID(ctx context.Context, id string) string {
 	}
 	a.images.set(img)
 	return img.DisplayID()
+}
+
+func isInit(pod *corev1.Pod, name string) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func metaTime(t time.Time) metav1.Time {

@@ -319,6 +319,12 @@ func (a *agent) syncInitContainers(ctx context.Context, pod *corev1.Pod, pc podC
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		l := pc.latest(c.Name)
+		if l == nil {
+			if ran, ok := ranBefore(pod, c.Name, true); ok && ran.ExitCode == 0 && sb0(pc) {
+				// Succeeded in this sandbox, per the API, though its remains are gone.
+				continue
+			}
+		}
 		if l == nil || l.SandboxID != sandbox.ID {
 			attempt := 0
 			if l != nil {
@@ -344,6 +350,10 @@ func (a *agent) syncInitContainers(ctx context.Context, pod *corev1.Pod, pc podC
 	}
 	return true, 0
 }
+
+// sb0 reports whether the pod still has its first sandbox: init containers that
+// succeeded in it need not run again.
+func sb0(pc podContainers) bool { return len(pc.sandboxes) == 1 }
 
 func succeeded(c runtime.Container) bool {
 	return c.State == runtime.StateExited && c.ExitCode == 0 && c.Error == ""
@@ -389,8 +399,46 @@ func (a *agent) syncAppContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 			return wait
 		}
 		attempt = l.Attempt + 1
+	} else if ran, ok := ranBefore(pod, c.Name, false); ok {
+		// Its remains are gone (removed by hand, or the engine lost them), but the API
+		// says it ran: the restart policy still applies, and the count goes on.
+		if pod.Spec.RestartPolicy == corev1.RestartPolicyNever ||
+			(pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure && ran.ExitCode == 0) {
+			return 0
+		}
+		attempt = int(ran.restarts) + 1
 	}
 	return a.startContainer(ctx, pod, c, false, attempt, sandbox, pc, st)
+}
+
+// lastRun is what the API last showed of a container that ran.
+type lastRun struct {
+	ExitCode int32
+	restarts int32
+	status   corev1.ContainerStatus
+}
+
+// ranBefore reports how a container last ended according to the pod's status in
+// the API, if it ran and ended.
+func ranBefore(pod *corev1.Pod, name string, init bool) (lastRun, bool) {
+	list := pod.Status.ContainerStatuses
+	if init {
+		list = pod.Status.InitContainerStatuses
+	}
+	for _, cs := range list {
+		if cs.Name != name {
+			continue
+		}
+		t := cs.State.Terminated
+		if t == nil {
+			t = cs.LastTerminationState.Terminated
+		}
+		if t == nil || t.ContainerID == "" {
+			return lastRun{}, false
+		}
+		return lastRun{ExitCode: t.ExitCode, restarts: cs.RestartCount, status: cs}, true
+	}
+	return lastRun{}, false
 }
 
 // shouldRestart applies the restart policy to a container that is not running.
