@@ -325,6 +325,9 @@ func (s *syncBuffer) String() string {
 // with addNode.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs pods on Docker with a control plane (-short)")
+	}
 	d := dockerClient(t)
 	ti := testImagesFor(t)
 	id := randomID()

@@ -3,6 +3,7 @@ package nodeagent_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/pki"
 )
 
 // TestStreams covers what the API server proxies to the agent: kubectl logs with
@@ -141,6 +145,45 @@ spec:
 		out = k.must("run", "client", "--image=busybox:1.31", "-i", "--rm", "--restart=Never", "--", "sh", "-c", "sleep 2; echo hi from run")
 		contains(t, "run -i --rm", out, "hi from run")
 		k.eventually(30*time.Second, `^$`, "get", "pod", "client", "--ignore-not-found")
+	})
+
+	t.Run("only the API server may call the agent", func(t *testing.T) {
+		k := k.on(t)
+		port := k.must("get", "node", e.nodes["worker"].name, "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}")
+		url := "https://127.0.0.1:" + port + "/containerLogs/default/talker/one"
+		get := func(kp *pki.KeyPair) (int, error) {
+			cfg := &tls.Config{RootCAs: e.cp.CA.Pool(), ServerName: e.nodes["worker"].name}
+			if kp != nil {
+				c, err := kp.TLSCertificate()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Certificates = []tls.Certificate{c}
+			}
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+			resp, err := client.Get(url)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		otherNode, _ := e.cp.CA.Sign(pki.Request{CommonName: "system:node:other", Organizations: []string{"system:nodes"}, Client: true})
+		apiServer, _ := e.cp.CA.Sign(pki.Request{CommonName: config.KubeletClientCN, Client: true})
+		foreign, _ := pki.NewCA("foreign")
+		stranger, _ := foreign.Sign(pki.Request{CommonName: config.KubeletClientCN, Organizations: []string{"system:masters"}, Client: true})
+		if code, err := get(&otherNode); code != http.StatusForbidden {
+			t.Errorf("another node's certificate: %d %v, want 403", code, err)
+		}
+		if _, err := get(nil); err == nil {
+			t.Error("no client certificate accepted")
+		}
+		if _, err := get(&stranger); err == nil {
+			t.Error("a certificate of another CA accepted")
+		}
+		if code, err := get(&apiServer); code != http.StatusOK {
+			t.Errorf("the API server's certificate: %d %v", code, err)
+		}
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
