@@ -159,4 +159,3 @@ func TestExec(t *testing.T) {
 		}
 	}
 }
-
