@@ -106,7 +106,54 @@ apiVersion: v1
 kind: Secret
 metadata: {name: present}
 stringData: {other: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: init-ok}
+spec:
+  initContainers:
+  - {name: first, image: busybox:1.31, command: ["sh", "-c", "echo first > /work/order; sleep 1"], volumeMounts: [{name: w, mountPath: /work}]}
+  - {name: second, image: busybox:1.31, command: ["sh", "-c", "echo second >> /work/order"], volumeMounts: [{name: w, mountPath: /work}]}
+  containers:
+  - {name: main, image: busybox:1.31, command: ["sh", "-c", "cat /work/order; sleep 3600"], volumeMounts: [{name: w, mountPath: /work}]}
+  volumes: [{name: w, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: init-error}
+spec:
+  restartPolicy: Never
+  initContainers: [{name: broken, image: busybox:1.31, command: ["sh", "-c", "exit 2"]}]
+  containers: [{name: main, image: busybox:1.31, command: ["sleep", "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: init-crash}
+spec:
+  initContainers: [{name: broken, image: busybox:1.31, command: ["sh", "-c", "exit 2"]}]
+  containers: [{name: main, image: busybox:1.31, command: ["sleep", "3600"]}]
 `)
+	t.Run("init containers run in order, to completion, first", func(t *testing.T) {
+		k := k.on(t)
+		k.eventually(60*time.Second, `init-ok\s+1/1\s+Running`, "get", "pod", "init-ok")
+		if out := k.must("logs", "init-ok"); out != "first\nsecond\n" {
+			t.Errorf("order of init containers: %q", out)
+		}
+		if r := k.must("get", "pod", "init-ok", "-o", "jsonpath={.status.initContainerStatuses[*].state.terminated.reason}"); r != "Completed Completed" {
+			t.Errorf("init container states: %q", r)
+		}
+	})
+	t.Run("a failing init container", func(t *testing.T) {
+		k := k.on(t)
+		k.eventually(60*time.Second, `init-error\s+0/1\s+Init:Error`, "get", "pod", "init-error")
+		if p := k.must("get", "pod", "init-error", "-o", "jsonpath={.status.phase}"); p != "Failed" {
+			t.Errorf("phase %q", p)
+		}
+		k.eventually(60*time.Second, `init-crash\s+0/1\s+Init:CrashLoopBackOff\s+[1-9]`, "get", "pod", "init-crash")
+		if w := k.must("get", "pod", "init-crash", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"); w != "PodInitializing" {
+			t.Errorf("app container waiting: %q", w)
+		}
+	})
 	t.Run("healthy pod runs beside broken ones", func(t *testing.T) {
 		k := k.on(t)
 		k.eventually(60*time.Second, `healthy\s+1/1\s+Running\s+0`, "get", "pod", "healthy")
