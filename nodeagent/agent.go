@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/component-helpers/apimachinery/lease"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/config"
@@ -137,6 +138,10 @@ func newAgent(cfg Config) (*agent, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	} else {
+		// client-go and the streaming library log through klog: send it where
+		// everything else goes, as the control plane does.
+		klog.SetSlogLogger(log)
 	}
 	api := rest.CopyConfig(cfg.API)
 	api.UserAgent = "kindlike-agent/" + version.Kindlike

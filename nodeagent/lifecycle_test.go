@@ -120,6 +120,16 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: sidecar}
+spec:
+  initContainers:
+  - {name: side, image: busybox:1.31, restartPolicy: Always, command: ["sh", "-c", "touch /work/up; sleep 3600"], volumeMounts: [{name: w, mountPath: /work}]}
+  containers:
+  - {name: main, image: busybox:1.31, command: ["sh", "-c", "ls /work/up && sleep 3600"], volumeMounts: [{name: w, mountPath: /work}]}
+  volumes: [{name: w, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: init-error}
 spec:
   restartPolicy: Never
@@ -141,6 +151,13 @@ spec:
 		}
 		if r := k.must("get", "pod", "init-ok", "-o", "jsonpath={.status.initContainerStatuses[*].state.terminated.reason}"); r != "Completed Completed" {
 			t.Errorf("init container states: %q", r)
+		}
+	})
+	t.Run("a sidecar runs beside the app container", func(t *testing.T) {
+		k := k.on(t)
+		k.eventually(60*time.Second, `sidecar\s+2/2\s+Running\s+0`, "get", "pod", "sidecar")
+		if out := k.must("logs", "sidecar", "-c", "main"); out != "/work/up\n" {
+			t.Errorf("main started before its sidecar: %q", out)
 		}
 	})
 	t.Run("a failing init container", func(t *testing.T) {

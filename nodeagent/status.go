@@ -49,9 +49,20 @@ func (a *agent) syncProbes(pod *corev1.Pod, pc podContainers) {
 	for _, cs := range pod.Status.ContainerStatuses {
 		shown[strings.TrimPrefix(cs.ContainerID, "docker://")] = cs
 	}
+	for _, cs := range pod.Status.InitContainerStatuses {
+		shown[strings.TrimPrefix(cs.ContainerID, "docker://")] = cs
+	}
 	var running []probes.Running
+	var probed []*corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			probed = append(probed, &pod.Spec.InitContainers[i])
+		}
+	}
 	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
+		probed = append(probed, &pod.Spec.Containers[i])
+	}
+	for _, c := range probed {
 		l := pc.latest(c.Name)
 		if l == nil || !l.Running() || l.SandboxID != sb.ID {
 			continue
@@ -105,7 +116,13 @@ func (a *agent) podStatus(ctx context.Context, pod *corev1.Pod, pc podContainers
 			def = waitingCreating
 		}
 		cs := a.containerStatus(ctx, pod, c, pc.byName[c.Name], sandboxID, def, st)
-		if l := pc.latest(c.Name); l == nil || l.SandboxID != sandboxID || !succeeded(*l) {
+		l := pc.latest(c.Name)
+		switch {
+		case isSidecar(c):
+			if l == nil || l.SandboxID != sandboxID || !l.Running() || cs.Started == nil || !*cs.Started {
+				initDone = false
+			}
+		case l == nil || l.SandboxID != sandboxID || !succeeded(*l):
 			initDone = false
 		}
 		s.InitContainerStatuses = append(s.InitContainerStatuses, cs)
@@ -125,7 +142,13 @@ func (a *agent) podStatus(ctx context.Context, pod *corev1.Pod, pc podContainers
 		}
 		s.ContainerStatuses = append(s.ContainerStatuses, a.containerStatus(ctx, pod, c, pc.byName[c.Name], sandboxID, def, st))
 	}
-	s.Phase = podPhase(pod, s.InitContainerStatuses, s.ContainerStatuses)
+	var regularInits []corev1.ContainerStatus
+	for i, cs := range s.InitContainerStatuses {
+		if !isSidecar(&pod.Spec.InitContainers[i]) {
+			regularInits = append(regularInits, cs)
+		}
+	}
+	s.Phase = podPhase(pod, regularInits, s.ContainerStatuses)
 	if st.deadlineExceeded {
 		s.Phase, s.Reason, s.Message = corev1.PodFailed, reasonDeadlineExceeded, "Pod was active on the node longer than the specified deadline"
 	}
@@ -332,8 +355,16 @@ func (a *agent) podConditions(pod *corev1.Pod, s corev1.PodStatus, sandboxReady,
 		return c
 	}
 	var unready, uninit []string
-	for _, cs := range s.InitContainerStatuses {
-		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+	for i, cs := range s.InitContainerStatuses {
+		switch {
+		case isSidecar(&pod.Spec.InitContainers[i]):
+			if cs.Started == nil || !*cs.Started {
+				uninit = append(uninit, cs.Name)
+			}
+			if !cs.Ready {
+				unready = append(unready, cs.Name)
+			}
+		case cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0:
 			uninit = append(uninit, cs.Name)
 		}
 	}

@@ -306,18 +306,33 @@ func gracePeriod(pod *corev1.Pod) int64 {
 }
 
 // syncInitContainers runs the init containers one after the other, each to success,
-// restarting a failed one as the pod's restart policy says. It reports whether all
-// succeeded, and when to look again.
+// restarting a failed one as the pod's restart policy says. A sidecar (an init
+// container with restartPolicy Always) is started and kept running instead, and the
+// next one waits only until it has started. It reports whether initialization is
+// over, and when to look again.
 func (a *agent) syncInitContainers(ctx context.Context, pod *corev1.Pod, pc podContainers, sandbox *runtime.Container, st *podState) (bool, time.Duration) {
 	// Once an app container ran in this sandbox, initialization is over, even if the
-	// init containers' remains were removed since.
+	// init containers' remains were removed since; sidecars are still kept running.
+	appStarted := false
 	for _, c := range pod.Spec.Containers {
 		if l := pc.latest(c.Name); l != nil && l.SandboxID == sandbox.ID {
-			return true, 0
+			appStarted = true
 		}
 	}
+	again := time.Duration(0)
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
+		if isSidecar(c) {
+			again = soonest(again, a.syncContainer(ctx, pod, c, true, pc, sandbox, st))
+			if l := pc.latest(c.Name); !appStarted && (l == nil || l.SandboxID != sandbox.ID || !l.Running() || !a.probes.Started(c, l.ID)) {
+				// The next one waits until this sidecar has started.
+				return false, again
+			}
+			continue
+		}
+		if appStarted {
+			continue
+		}
 		l := pc.latest(c.Name)
 		if l == nil {
 			if ran, ok := ranBefore(pod, c.Name, true); ok && ran.ExitCode == 0 && sb0(pc) {
@@ -330,25 +345,30 @@ func (a *agent) syncInitContainers(ctx context.Context, pod *corev1.Pod, pc podC
 			if l != nil {
 				attempt = l.Attempt + 1
 			}
-			return false, a.startContainer(ctx, pod, c, true, attempt, sandbox, pc, st)
+			return false, soonest(again, a.startContainer(ctx, pod, c, true, attempt, sandbox, pc, st))
 		}
 		switch {
 		case l.Running():
-			return false, 0
+			return false, again
 		case l.State == runtime.StateCreated && l.Error == "":
-			return false, a.startCreated(ctx, pod, c, *l, sandbox, st)
+			return false, soonest(again, a.startCreated(ctx, pod, c, *l, sandbox, st))
 		case succeeded(*l):
 			continue
 		}
 		if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-			return false, 0
+			return false, again
 		}
 		if wait := a.inBackoff(pod, c, *l, st); wait > 0 {
-			return false, wait
+			return false, soonest(again, wait)
 		}
-		return false, a.startContainer(ctx, pod, c, true, l.Attempt+1, sandbox, pc, st)
+		return false, soonest(again, a.startContainer(ctx, pod, c, true, l.Attempt+1, sandbox, pc, st))
 	}
-	return true, 0
+	return true, again
+}
+
+// isSidecar reports whether an init container is a sidecar: restartPolicy Always.
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // sb0 reports whether the pod still has its first sandbox: init containers that
@@ -362,6 +382,12 @@ func succeeded(c runtime.Container) bool {
 // syncAppContainer keeps one app container running, or restarts it as the restart
 // policy says, and returns when to look again.
 func (a *agent) syncAppContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, pc podContainers, sandbox *runtime.Container, st *podState) time.Duration {
+	return a.syncContainer(ctx, pod, c, false, pc, sandbox, st)
+}
+
+// syncContainer keeps an app container or a sidecar running (restarting a sidecar
+// whatever the pod's restart policy), and returns when to look again.
+func (a *agent) syncContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sidecar bool, pc podContainers, sandbox *runtime.Container, st *podState) time.Duration {
 	l := pc.latest(c.Name)
 	if l != nil && l.SandboxID == sandbox.ID {
 		switch {
@@ -392,14 +418,14 @@ func (a *agent) syncAppContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 	}
 	attempt := 0
 	if l != nil {
-		if !a.shouldRestart(pod, *l, sandbox) {
+		if !sidecar && !a.shouldRestart(pod, *l, sandbox) {
 			return 0
 		}
 		if wait := a.inBackoff(pod, c, *l, st); wait > 0 {
 			return wait
 		}
 		attempt = l.Attempt + 1
-	} else if ran, ok := ranBefore(pod, c.Name, false); ok {
+	} else if ran, ok := ranBefore(pod, c.Name, sidecar); ok && !sidecar {
 		// Its remains are gone (removed by hand, or the engine lost them), but the API
 		// says it ran: the restart policy still applies, and the count goes on.
 		if pod.Spec.RestartPolicy == corev1.RestartPolicyNever ||
@@ -408,7 +434,7 @@ func (a *agent) syncAppContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 		}
 		attempt = int(ran.restarts) + 1
 	}
-	return a.startContainer(ctx, pod, c, false, attempt, sandbox, pc, st)
+	return a.startContainer(ctx, pod, c, sidecar, attempt, sandbox, pc, st)
 }
 
 // lastRun is what the API last showed of a container that ran.
