@@ -113,7 +113,7 @@ func (a *agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 	unlock := a.images.lock(c.Image)
 	waited := time.Since(now)
 	pullStart := time.Now()
-	err = a.rt.Pull(ctx, c.Image, "")
+	err = a.rt.Pull(ctx, c.Image, a.registryAuth(ctx, pod, c.Image))
 	unlock()
 	took := time.Since(pullStart)
 	if err == nil {

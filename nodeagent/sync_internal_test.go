@@ -133,3 +133,18 @@ func TestLogContainerID(t *testing.T) {
 }
 
 func metav1ObjectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func TestRegistryHost(t *testing.T) {
+	for key, want := range map[string]string{
+		"https://index.docker.io/v1/": "docker.io",
+		"docker.io":                   "docker.io",
+		"quay.io":                     "quay.io",
+		"https://quay.io":             "quay.io",
+		"registry.local:5000/v2/":     "registry.local:5000",
+		"http://registry.local:5000":  "registry.local:5000",
+	} {
+		if got := registryHost(key); got != want {
+			t.Errorf("%s: %s, want %s", key, got, want)
+		}
+	}
+}
