@@ -73,6 +73,26 @@ func startPods(b *testing.B, e *env, n int, node string, interval time.Duration)
 	var mu sync.Mutex
 	created := map[string]time.Time{}
 	running := map[string]time.Duration{}
+	allRunning := make(chan struct{})
+	// The watch is read from the start, so each pod's Running is seen when it happens.
+	go func() {
+		for ev := range w.ResultChan() {
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod || ev.Type == watch.Deleted || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			mu.Lock()
+			if t, ok := created[p.Name]; ok {
+				if _, done := running[p.Name]; !done {
+					running[p.Name] = time.Since(t)
+					if len(running) == n {
+						close(allRunning)
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		if i > 0 && interval > 0 {
@@ -94,34 +114,16 @@ func startPods(b *testing.B, e *env, n int, node string, interval time.Duration)
 			}
 		}()
 	}
-	for {
-		mu.Lock()
-		done := len(running)
-		mu.Unlock()
-		if done == n {
-			break
-		}
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatalf("watch ended with %d of %d pods running", len(running), n)
-			}
-			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || ev.Type == watch.Deleted || p.Status.Phase != corev1.PodRunning {
-				continue
-			}
-			mu.Lock()
-			if t, ok := created[p.Name]; ok {
-				if _, done := running[p.Name]; !done {
-					running[p.Name] = time.Since(t)
-				}
-			}
-			mu.Unlock()
-		case <-ctx.Done():
-			b.Fatalf("only %d of %d pods running", len(running), n)
-		}
-	}
 	wg.Wait()
+	select {
+	case <-allRunning:
+	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
+		b.Fatalf("only %d of %d pods running", len(running), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	out := make([]time.Duration, 0, n)
 	for _, d := range running {
 		out = append(out, d)

@@ -397,6 +397,10 @@ func (e *env) addNode(short string) string {
 		PauseImage:    e.images.pause,
 		SyncInterval:  3 * time.Second,
 	}
+	if e.childAgents {
+		// Measured agents run with the defaults a real node has.
+		cfg.SyncInterval = 0
+	}
 	n := &testNode{name: name, cfg: cfg}
 	e.nodes[short] = n
 	e.startAgent(short)
