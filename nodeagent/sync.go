@@ -261,6 +261,9 @@ func (a *agent) ensureSandbox(ctx context.Context, pod *corev1.Pod, pc podContai
 	spec := a.sandboxSpec(pod, attempt, node, mounts)
 	created, err := a.rt.CreateSandbox(ctx, spec)
 	if err != nil {
+		if runtime.IsNotFound(err) {
+			err = fmt.Errorf("%w (the pause image %s is built by `make images`)", err, a.cfg.PauseImage)
+		}
 		a.recorder.Eventf(podRef(pod), corev1.EventTypeWarning, reasonSandboxFailed, "Failed to create pod sandbox: %v", err)
 		return nil, err
 	}
