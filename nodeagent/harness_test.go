@@ -67,11 +67,42 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(runChildAgent(path))
 	}
+	sweepStale()
 	code := m.Run()
 	if images != nil {
 		images.remove()
 	}
 	os.Exit(code)
+}
+
+// sweepStale removes what earlier runs left when they were killed before cleaning
+// up (a timeout): test clusters older than an hour.
+func sweepStale() {
+	d, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := d.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", runtime.LabelCluster))})
+	if err != nil {
+		return
+	}
+	stale := map[string]bool{}
+	for _, c := range list {
+		name := c.Labels[runtime.LabelCluster]
+		if strings.HasPrefix(name, "agenttest-") && time.Since(time.Unix(c.Created, 0)) > time.Hour {
+			stale[name] = true
+		}
+	}
+	if len(stale) > 0 && docker == nil {
+		docker = d
+		defer func() { docker = nil }()
+	}
+	for name := range stale {
+		removeCluster(name)
+	}
 }
 
 // dockerClient fails the test when Docker cannot be reached: these tests never skip.
