@@ -152,6 +152,9 @@ spec:
 		if r := k.must("get", "pod", "init-ok", "-o", "jsonpath={.status.initContainerStatuses[*].state.terminated.reason}"); r != "Completed Completed" {
 			t.Errorf("init container states: %q", r)
 		}
+		if r := k.must("get", "pod", "init-ok", "-o", "jsonpath={.status.initContainerStatuses[*].ready}"); r != "true true" {
+			t.Errorf("completed init containers ready: %q", r)
+		}
 	})
 	t.Run("a sidecar runs beside the app container", func(t *testing.T) {
 		k := k.on(t)

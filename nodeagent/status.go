@@ -180,12 +180,14 @@ func (a *agent) containerStatus(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if len(insts) > 1 {
 		cs.LastTerminationState.Terminated = a.terminated(ctx, c, insts[1], st)
 	}
+	// An init container is ready once it succeeded; a sidecar, as an app container.
+	initOnly := isInit(pod, c.Name) && !isSidecar(c)
 	switch {
 	case l.Running():
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metaTime(parseTime(l.StartedAt))}
 		started := a.probes.Started(c, l.ID)
 		cs.Started = &started
-		cs.Ready = started && l.SandboxID == sandboxID && sandboxID != "" && a.probes.Ready(c, l.ID) && pod.DeletionTimestamp == nil
+		cs.Ready = !initOnly && started && l.SandboxID == sandboxID && sandboxID != "" && a.probes.Ready(c, l.ID) && pod.DeletionTimestamp == nil
 	case l.State == runtime.StateCreated && l.Error == "":
 		w, ok := st.waiting[c.Name]
 		if !ok {
@@ -199,6 +201,7 @@ func (a *agent) containerStatus(ctx context.Context, pod *corev1.Pod, c *corev1.
 			cs.LastTerminationState.Terminated = t
 		} else {
 			cs.State.Terminated = t
+			cs.Ready = initOnly && t.ExitCode == 0 && t.Reason == "Completed"
 		}
 	}
 	return cs
