@@ -2,6 +2,7 @@ package nodeagent_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -13,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/pki"
@@ -117,6 +122,24 @@ spec:
 		contains(t, "exec into a missing container", k.fails("exec", "talker", "-c", "three", "--", "true"), "container three is not valid for pod talker")
 	})
 
+	t.Run("exec with a terminal and its size", func(t *testing.T) {
+		req := e.client.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("talker").SubResource("exec").
+			VersionedParams(&corev1.PodExecOptions{Container: "one", Command: []string{"sh", "-c", "sleep 1; tty; stty size"}, Stdout: true, TTY: true}, scheme.ParameterCodec)
+		ex, err := remotecommand.NewSPDYExecutor(e.cp.RestConfig(0), "POST", req.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		sizes := make(chan *remotecommand.TerminalSize, 1)
+		sizes <- &remotecommand.TerminalSize{Width: 91, Height: 37}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Tty: true, TerminalSizeQueue: sizeQueue(sizes)})
+		if err != nil || !regexp.MustCompile(`^/dev/pts/\d+\r\n37 91\r\n$`).MatchString(out.String()) {
+			t.Errorf("exec with a tty: %v %q", err, out.String())
+		}
+	})
+
 	t.Run("cp", func(t *testing.T) {
 		k := k.on(t)
 		dir := t.TempDir()
@@ -218,3 +241,8 @@ spec:
 		}
 	})
 }
+
+// sizeQueue hands out the terminal sizes sent on a channel.
+type sizeQueue chan *remotecommand.TerminalSize
+
+func (q sizeQueue) Next() *remotecommand.TerminalSize { return <-q }
