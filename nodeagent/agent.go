@@ -140,8 +140,9 @@ func newAgent(cfg Config) (*agent, error) {
 		log = slog.New(slog.DiscardHandler)
 	} else {
 		// client-go and the streaming library log through klog: send it where
-		// everything else goes, as the control plane does.
-		klog.SetSlogLogger(log)
+		// everything else goes, as the control plane does. klog's logger is the
+		// process's: the first agent sets it.
+		klogOnce.Do(func() { klog.SetSlogLogger(log) })
 	}
 	api := rest.CopyConfig(cfg.API)
 	api.UserAgent = "kindlike-agent/" + version.Kindlike
@@ -174,6 +175,8 @@ func newAgent(cfg Config) (*agent, error) {
 	}, nil
 }
 
+var klogOnce sync.Once
+
 // Kubernetes' restart and image pull back-off: 10s, doubling up to 5 minutes.
 const (
 	crashBackoffInitial = 10 * time.Second
@@ -197,12 +200,14 @@ func (a *agent) run(ctx context.Context) error {
 	recorder, stopRecorder := newRecorder(a.client, a.node.Name)
 	defer stopRecorder()
 	a.recorder = recorder
+	a.probes = probes.NewManager(ctx, a, a)
+	a.workers = newPodWorkers(ctx, a.syncPod, a.log)
+	defer a.workers.wait()
 	if err := a.startInformers(ctx); err != nil {
 		return err
 	}
-	a.probes = probes.NewManager(ctx, a, a)
-	a.workers = newPodWorkers(ctx, a.syncPod)
-	defer a.workers.wait()
+	// Pods are looked at only once the agent knows every pod bound to the node.
+	a.workers.begin()
 
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {

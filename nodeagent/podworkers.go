@@ -2,6 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -14,10 +17,14 @@ import (
 type podWorkers struct {
 	ctx  context.Context
 	sync syncFunc
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	workers map[string]*podWorker
 	wg      sync.WaitGroup
+	// started is closed by begin: workers sync nothing before.
+	started   chan struct{}
+	startOnce sync.Once
 }
 
 // syncFunc makes one pass over a pod toward what it should be. It returns when to
@@ -32,9 +39,12 @@ type podWorker struct {
 	due time.Time
 }
 
-func newPodWorkers(ctx context.Context, f syncFunc) *podWorkers {
-	return &podWorkers{ctx: ctx, sync: f, workers: map[string]*podWorker{}}
+func newPodWorkers(ctx context.Context, f syncFunc, log *slog.Logger) *podWorkers {
+	return &podWorkers{ctx: ctx, sync: f, log: log, workers: map[string]*podWorker{}, started: make(chan struct{})}
 }
+
+// begin lets workers sync: wake-ups until then wait.
+func (p *podWorkers) begin() { p.startOnce.Do(func() { close(p.started) }) }
 
 // enqueue wakes the pod's worker, starting one if there is none.
 func (p *podWorkers) enqueue(uid string) {
@@ -96,6 +106,11 @@ func (p *podWorkers) workerLocked(uid string) *podWorker {
 // pod is done and nobody woke it meanwhile.
 func (p *podWorkers) run(uid string, w *podWorker) {
 	defer p.wg.Done()
+	select {
+	case <-p.started:
+	case <-p.ctx.Done():
+		return
+	}
 	retry := time.Duration(0)
 	for {
 		select {
@@ -103,7 +118,7 @@ func (p *podWorkers) run(uid string, w *podWorker) {
 			return
 		case <-w.wake:
 		}
-		again, done, err := p.sync(p.ctx, uid)
+		again, done, err := p.safeSync(uid)
 		if p.ctx.Err() != nil {
 			return
 		}
@@ -133,6 +148,18 @@ func (p *podWorkers) run(uid string, w *podWorker) {
 			p.enqueueAfter(uid, again)
 		}
 	}
+}
+
+// safeSync syncs the pod, turning a panic into an error: one pod's bug must not
+// take the agent, and every other pod, down with it.
+func (p *podWorkers) safeSync(uid string) (again time.Duration, done bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic syncing pod %s: %v", uid, r)
+			p.log.Error("pod sync panicked; the pod is retried, the others go on", "uid", uid, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	return p.sync(p.ctx, uid)
 }
 
 // wait waits for every worker to end, after the context ended.
