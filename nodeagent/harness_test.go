@@ -35,6 +35,7 @@ import (
 
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane/localcluster"
+	kindlikeimages "github.com/kindlike/kindlike/images"
 	"github.com/kindlike/kindlike/nodeagent"
 	"github.com/kindlike/kindlike/nodeagent/runtime"
 	"github.com/kindlike/kindlike/pki"
@@ -188,17 +189,29 @@ func script(s string) file { return file{mode: 0o755, data: []byte("#!/bin/sh\n"
 func buildTestImages(d *dockerclient.Client) (*testImages, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin, applets, err := busyboxBinary()
-	if err != nil {
-		return nil, err
-	}
-	base, err := busyboxFiles(bin, applets)
-	if err != nil {
-		return nil, err
-	}
 	ti := &testImages{run: randomID()}
 	ti.pause = "kindlike-agenttest/pause:" + ti.run
 	ti.box = "kindlike-agenttest/box:" + ti.run
+	// `make test` builds kindlike's pause image and the stand-ins first: use them.
+	present := func(ref string) bool { _, err := d.ImageInspect(ctx, ref); return err == nil }
+	usePause, useBox := present(kindlikeimages.PauseImage), present("busybox:1.31")
+	if usePause {
+		ti.pause = kindlikeimages.PauseImage
+	}
+	if useBox {
+		ti.box = "busybox:1.31"
+	}
+	var base map[string]file
+	if !usePause || !useBox || !present("debian") || !present("centos:7") || !present("nginx") || !present("nginx:1.19") ||
+		!present("quay.io/openshiftlabs/simple-service:0.5.0") {
+		bin, applets, err := busyboxBinary()
+		if err != nil {
+			return nil, err
+		}
+		if base, err = busyboxFiles(bin, applets); err != nil {
+			return nil, err
+		}
+	}
 	with := func(extra map[string]file) map[string]file {
 		out := map[string]file{}
 		for k, v := range base {
@@ -215,8 +228,8 @@ func buildTestImages(d *dockerclient.Client) (*testImages, error) {
 		files      map[string]file
 		standIn    bool
 	}{
-		{ti.pause, "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"2147483647\"]\n", base, false},
-		{ti.box, "FROM scratch\nCOPY . /\nCMD [\"sh\"]\n", base, false},
+		{ti.pause, "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"2147483647\"]\n", base, true},
+		{ti.box, "FROM scratch\nCOPY . /\nCMD [\"sh\"]\n", base, true},
 		{"busybox:1.31", "FROM scratch\nCOPY . /\nCMD [\"sh\"]\n", base, true},
 		{"debian", "FROM scratch\nCOPY . /\nCMD [\"sh\"]\n", base, true},
 		{"centos:7", "FROM scratch\nCOPY . /\nCMD [\"/bin/bash\"]\n", with(map[string]file{
