@@ -77,7 +77,7 @@ func TestMain(m *testing.M) {
 }
 
 // sweepStale removes what earlier runs left when they were killed before cleaning
-// up (a timeout): test clusters older than an hour.
+// up (a timeout): test clusters and test images older than an hour.
 func sweepStale() {
 	d, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
@@ -103,6 +103,15 @@ func sweepStale() {
 	}
 	for name := range stale {
 		removeCluster(name)
+	}
+	imgs, err := d.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "kindlike.test"))})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		if time.Since(time.Unix(img.Created, 0)) > time.Hour {
+			_, _ = d.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
 	}
 }
 
