@@ -546,9 +546,19 @@ func removeCluster(cluster string) {
 	for _, v := range vols.Volumes {
 		_ = docker.VolumeRemove(ctx, v.Name, true)
 	}
-	nets, _ := docker.NetworkList(ctx, network.ListOptions{Filters: f})
-	for _, n := range nets {
-		_ = docker.NetworkRemove(ctx, n.ID)
+	// A network may still hold the endpoint of a container being removed: retry.
+	for attempt := 0; attempt < 10; attempt++ {
+		nets, _ := docker.NetworkList(ctx, network.ListOptions{Filters: f})
+		left := 0
+		for _, n := range nets {
+			if err := docker.NetworkRemove(ctx, n.ID); err != nil && !runtime.IsNotFound(err) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
