@@ -242,7 +242,7 @@ func (f *forwarder) membership(ctx context.Context, addr string, req []byte) err
 	switch status {
 	case statusOK:
 		return nil
-	case statusNotLeader:
+	case statusNotLeader, statusUncertain:
 		return retryable(fmt.Errorf("forward to %s: %w", addr, errNotLeader))
 	}
 	return fmt.Errorf("leader %s: %s", addr, body)
@@ -286,10 +286,6 @@ func (s *Store) handleForward(req []byte) (byte, []byte) {
 			return statusNotLeader, nil
 		}
 		res, err := s.applyLocal(body)
-		if errors.Is(err, ErrClosed) {
-			// Shutting down: the entry may already be in the log.
-			return statusUncertain, []byte(err.Error())
-		}
 		if err != nil {
 			return forwardError(err)
 		}
@@ -334,7 +330,8 @@ func forwardError(err error) (byte, []byte) {
 	switch {
 	case isRetryable(err):
 		return statusNotLeader, nil
-	case errors.Is(err, ErrUncertain):
+	case errors.Is(err, ErrUncertain), errors.Is(err, ErrClosed):
+		// Shutting down with the write handed to raft: it may be in the log.
 		return statusUncertain, []byte(err.Error())
 	}
 	return statusError, []byte(err.Error())

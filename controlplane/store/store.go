@@ -1,11 +1,3 @@
-// Package store is the control plane's Raft-replicated object store: every API object
-// as a key and a value, versioned by the Raft index of its last write.
-//
-// A Store is one member. Writes go to the leader (followers forward them over the peer
-// port), are decided by the FSM in log order (so compare-and-swap is atomic
-// cluster-wide) and return once committed and applied on the member that was asked.
-// Reads are linearizable on request (the ReadIndex idea) or served from the local FSM.
-// Watches read a bounded per-member event history fed by the FSM.
 package store
 
 import (
