@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,11 +29,7 @@ var benchValue = bytes.Repeat([]byte("x"), 1024)
 // leader; via=follower shows the single client on a follower, which waits for its own
 // FSM to apply each write.
 func BenchmarkCreate(b *testing.B) {
-	var opts []clusterOption
-	if os.Getenv("EXP_NOSNAP") != "" {
-		opts = append(opts, withConfig(func(c *Config) { c.SnapshotThreshold = 1 << 40 }))
-	}
-	c := newTestCluster(b, 3, opts...)
+	c := newTestCluster(b, 3)
 	leader := c.leader(10 * time.Second)
 	var run atomic.Int64
 	bench := func(clients, first int) func(*testing.B) {
