@@ -465,7 +465,7 @@ func (s *Store) write(ctx context.Context, c command) (Entry, error) {
 	}
 	if remote {
 		// Read-your-writes on this member: the leader applied it; wait until we have.
-		if err := s.WaitForRev(ctx, res.Index); err != nil {
+		if err := s.waitApplied(ctx, res.Index); err != nil {
 			return Entry{}, fmt.Errorf("%s %s: committed at %d, not yet applied here: %w", c.Op, c.Key, res.Index, err)
 		}
 	}
@@ -555,7 +555,20 @@ func (s *Store) linearize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.WaitForRev(ctx, rev)
+	return s.waitApplied(ctx, rev)
+}
+
+// waitApplied waits for this member to apply rev, which the leader has committed. A
+// member that cannot get there within LeaderWait has lost touch with the leader, and
+// the caller gets ErrNoLeader rather than a wait as long as its ctx.
+func (s *Store) waitApplied(ctx context.Context, rev uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
+	defer cancel()
+	err := s.WaitForRev(wctx, rev)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: revision %d not applied on this member within %s", ErrNoLeader, rev, s.cfg.LeaderWait)
+	}
+	return err
 }
 
 // leaderReadIndex is the ReadIndex step on the leader. Every write acknowledged so far
