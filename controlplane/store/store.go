@@ -136,6 +136,9 @@ func (c *Config) setDefaults() error {
 	if len(c.Peers) > 0 && !self {
 		return fmt.Errorf("store: this member %q is not in Peers", c.ID)
 	}
+	if c.WatchHistory < 0 || c.LeaderWait < 0 {
+		return errors.New("store: WatchHistory and LeaderWait must not be negative")
+	}
 	setDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDefault(&c.ElectionTimeout, DefaultElectionTimeout)
 	setDefault(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)

@@ -330,3 +330,32 @@ func TestJoinAndRemove(t *testing.T) {
 		t.Fatalf("%d members after remove", n)
 	}
 }
+
+func TestConfigErrors(t *testing.T) {
+	peers := []Peer{{ID: "a", Addr: "127.0.0.1:1"}, {ID: "b", Addr: "127.0.0.1:2"}}
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no ID", Config{DataDir: "d", Bind: "127.0.0.1:0"}},
+		{"no data dir", Config{ID: "a", Bind: "127.0.0.1:0"}},
+		{"no bind", Config{ID: "a", DataDir: "d"}},
+		{"not in peers", Config{ID: "c", DataDir: "d", Bind: "127.0.0.1:0", Peers: peers}},
+		{"duplicate peer", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Peers: append(peers, peers[0])}},
+		{"advertise differs from peer entry", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Advertise: "127.0.0.1:9", Peers: peers}},
+		{"negative history", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", WatchHistory: -1}},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.setDefaults(); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+	good := Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Peers: peers}
+	if err := good.setDefaults(); err != nil || good.Advertise != "127.0.0.1:1" || good.WatchHistory != DefaultWatchHistory {
+		t.Errorf("good config: %v, %+v", err, good)
+	}
+	// A wildcard listener needs an address peers can dial.
+	if _, err := Open(Config{ID: "a", DataDir: t.TempDir(), Bind: "0.0.0.0:0", Logger: testLogger()}); err == nil {
+		t.Error("Open on a wildcard address without Advertise succeeded")
+	}
+}
