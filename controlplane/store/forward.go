@@ -189,7 +189,7 @@ func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (*applyR
 		if !sent {
 			return nil, retryable(fmt.Errorf("forward to leader %s: %w", addr, err))
 		}
-		if ctx.Err() != nil {
+		if callerGaveUp(ctx) {
 			return nil, fmt.Errorf("forward to leader %s, outcome unknown: %w", addr, err)
 		}
 		return nil, uncertain(fmt.Errorf("forward to leader %s: %w", addr, err))
@@ -210,7 +210,7 @@ func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (*applyR
 func (f *forwarder) readIndex(ctx context.Context, addr string) (uint64, error) {
 	status, body, _, err := f.call(ctx, addr, []byte{reqReadIndex})
 	if err != nil {
-		if ctx.Err() != nil {
+		if callerGaveUp(ctx) {
 			return 0, err
 		}
 		return 0, retryable(fmt.Errorf("read index from leader %s: %w", addr, err))
@@ -234,7 +234,7 @@ func (f *forwarder) readIndex(ctx context.Context, addr string) (uint64, error) 
 func (f *forwarder) membership(ctx context.Context, addr string, req []byte) error {
 	status, body, _, err := f.call(ctx, addr, req)
 	if err != nil {
-		if ctx.Err() != nil {
+		if callerGaveUp(ctx) {
 			return err
 		}
 		return retryable(fmt.Errorf("forward to leader %s: %w", addr, err))
@@ -242,10 +242,16 @@ func (f *forwarder) membership(ctx context.Context, addr string, req []byte) err
 	switch status {
 	case statusOK:
 		return nil
-	case statusNotLeader:
+	case statusNotLeader, statusUncertain:
 		return retryable(fmt.Errorf("forward to %s: %w", addr, errNotLeader))
 	}
 	return fmt.Errorf("leader %s: %s", addr, body)
+}
+
+// callerGaveUp tells the caller's ctx ending from a request abandoned because the
+// leader changed (which is worth retrying).
+func callerGaveUp(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLeaderChanged)
 }
 
 func (f *forwarder) close() {
@@ -286,10 +292,6 @@ func (s *Store) handleForward(req []byte) (byte, []byte) {
 			return statusNotLeader, nil
 		}
 		res, err := s.applyLocal(body)
-		if errors.Is(err, ErrClosed) {
-			// Shutting down: the entry may already be in the log.
-			return statusUncertain, []byte(err.Error())
-		}
 		if err != nil {
 			return forwardError(err)
 		}
@@ -334,7 +336,8 @@ func forwardError(err error) (byte, []byte) {
 	switch {
 	case isRetryable(err):
 		return statusNotLeader, nil
-	case errors.Is(err, ErrUncertain):
+	case errors.Is(err, ErrUncertain), errors.Is(err, ErrClosed):
+		// Shutting down with the write handed to raft: it may be in the log.
 		return statusUncertain, []byte(err.Error())
 	}
 	return statusError, []byte(err.Error())

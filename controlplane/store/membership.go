@@ -73,7 +73,7 @@ func (s *Store) Join(ctx context.Context, id, addr string) error {
 		return errors.New("join: member ID and address are required")
 	}
 	req := appendString(appendString([]byte{reqJoin}, id), addr)
-	err := s.onLeader(ctx, func(self bool, leader string) error {
+	err := s.onLeader(ctx, func(ctx context.Context, self bool, leader string) error {
 		if self {
 			return s.addVoter(id, addr)
 		}
@@ -91,7 +91,7 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 		return errors.New("remove: member ID is required")
 	}
 	req := appendString([]byte{reqRemove}, id)
-	err := s.onLeader(ctx, func(self bool, leader string) error {
+	err := s.onLeader(ctx, func(ctx context.Context, self bool, leader string) error {
 		if self {
 			return s.removeServer(id)
 		}

@@ -1,11 +1,3 @@
-// Package store is the control plane's Raft-replicated object store: every API object
-// as a key and a value, versioned by the Raft index of its last write.
-//
-// A Store is one member. Writes go to the leader (followers forward them over the peer
-// port), are decided by the FSM in log order (so compare-and-swap is atomic
-// cluster-wide) and return once committed and applied on the member that was asked.
-// Reads are linearizable on request (the ReadIndex idea) or served from the local FSM.
-// Watches read a bounded per-member event history fed by the FSM.
 package store
 
 import (
@@ -144,6 +136,9 @@ func (c *Config) setDefaults() error {
 	if len(c.Peers) > 0 && !self {
 		return fmt.Errorf("store: this member %q is not in Peers", c.ID)
 	}
+	if c.WatchHistory < 0 || c.LeaderWait < 0 {
+		return errors.New("store: WatchHistory and LeaderWait must not be negative")
+	}
 	setDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDefault(&c.ElectionTimeout, DefaultElectionTimeout)
 	setDefault(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
@@ -193,6 +188,10 @@ type Store struct {
 	leaderMu      sync.Mutex
 	lead          *leadership   // current leadership of this member, nil when not leader
 	leaderChanged chan struct{} // closed and replaced when lead changes
+	// raftLeaderChanged is closed and replaced when the leader this member knows of
+	// changes, whoever it is.
+	raftLeaderChanged chan struct{}
+	leaderObserver    *raft.Observer
 	// readyTerm is the term in which this member, as leader, committed a barrier: from
 	// then on its FSM holds every write acknowledged by earlier leaders.
 	readyTerm atomic.Uint64
@@ -321,16 +320,17 @@ func Open(cfg Config) (_ *Store, err error) {
 	}
 
 	s := &Store{
-		cfg:           cfg,
-		log:           log,
-		raft:          r,
-		fsm:           f,
-		bolt:          bolt,
-		trans:         trans,
-		pn:            pn,
-		fwd:           newForwarder(pn),
-		self:          cfg.Advertise,
-		leaderChanged: make(chan struct{}),
+		cfg:               cfg,
+		log:               log,
+		raft:              r,
+		fsm:               f,
+		bolt:              bolt,
+		trans:             trans,
+		pn:                pn,
+		fwd:               newForwarder(pn),
+		self:              cfg.Advertise,
+		leaderChanged:     make(chan struct{}),
+		raftLeaderChanged: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.closing = s.ctx.Done()
@@ -340,6 +340,17 @@ func Open(cfg Config) (_ *Store, err error) {
 	go func() {
 		defer s.wg.Done()
 		s.monitorLeadership(notify)
+	}()
+	obs := make(chan raft.Observation, 16)
+	s.leaderObserver = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(s.leaderObserver)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.followLeader(obs)
 	}()
 	log.Info("store open", "addr", cfg.Advertise, "rev", s.Rev())
 	return s, nil
@@ -358,6 +369,7 @@ func (s *Store) Close() error {
 		if e := s.raft.Shutdown().Error(); e != nil {
 			err = fmt.Errorf("store: shut down raft: %w", e)
 		}
+		s.raft.DeregisterObserver(s.leaderObserver)
 		_ = s.trans.Close()
 		s.fwd.close()
 		_ = s.pn.Close()
@@ -459,7 +471,7 @@ func (s *Store) write(ctx context.Context, c command) (Entry, error) {
 	data := c.encode()
 	var res *applyResult
 	var remote bool
-	err := s.onLeader(ctx, func(self bool, addr string) error {
+	err := s.onLeader(ctx, func(ctx context.Context, self bool, addr string) error {
 		var err error
 		if remote = !self; self {
 			res, err = s.applyLocal(data)
@@ -473,7 +485,7 @@ func (s *Store) write(ctx context.Context, c command) (Entry, error) {
 	}
 	if remote {
 		// Read-your-writes on this member: the leader applied it; wait until we have.
-		if err := s.WaitForRev(ctx, res.Index); err != nil {
+		if err := s.waitApplied(ctx, res.Index); err != nil {
 			return Entry{}, fmt.Errorf("%s %s: committed at %d, not yet applied here: %w", c.Op, c.Key, res.Index, err)
 		}
 	}
@@ -511,31 +523,38 @@ func (s *Store) applyLocal(data []byte) (*applyResult, error) {
 
 // onLeader runs fn against the leader: on this member (self) or at the leader's peer
 // address. Retryable failures (no leader elected yet, leader unreachable or no longer
-// leading) are retried with backoff for up to LeaderWait, then reported as ErrNoLeader.
-func (s *Store) onLeader(ctx context.Context, fn func(self bool, addr string) error) error {
+// leading) are retried, at once when this member learns of a new leader and with
+// backoff otherwise, for up to LeaderWait; then the error is ErrNoLeader.
+//
+// fn's ctx for a remote leader is cancelled, with cause errLeaderChanged, when this
+// member stops seeing that leader: a request to a leader that died or was paused is
+// given up as soon as raft gives up on it, not after a timeout of its own.
+func (s *Store) onLeader(ctx context.Context, fn func(ctx context.Context, self bool, addr string) error) error {
 	deadline := time.Now().Add(s.cfg.LeaderWait)
 	delay := 2 * time.Millisecond
 	for {
 		if s.isClosed() {
 			return ErrClosed
 		}
+		changed := s.leaderSeen()
 		var err error
 		if s.raft.State() == raft.Leader {
-			err = fn(true, "")
+			err = fn(ctx, true, "")
 		} else if addr, _ := s.raft.LeaderWithID(); addr != "" && string(addr) != s.self {
-			err = fn(false, string(addr))
+			err = s.remoteAttempt(ctx, string(addr), changed, fn)
 		} else {
 			err = retryable(errors.New("no leader elected"))
 		}
 		if err == nil || !isRetryable(err) {
 			return err
 		}
-		if !time.Now().Add(delay).Before(deadline) {
+		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%w after %s: %v", ErrNoLeader, s.cfg.LeaderWait, err)
 		}
-		t := time.NewTimer(delay)
+		t := time.NewTimer(min(delay, time.Until(deadline)))
 		select {
 		case <-t.C:
+		case <-changed:
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
@@ -543,7 +562,59 @@ func (s *Store) onLeader(ctx context.Context, fn func(self bool, addr string) er
 			t.Stop()
 			return ErrClosed
 		}
+		t.Stop()
 		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// errLeaderChanged is the cause of a forwarded request's ctx ending because this member
+// no longer sees the leader it was sent to.
+var errLeaderChanged = errors.New("leader changed")
+
+func (s *Store) remoteAttempt(ctx context.Context, addr string, changed <-chan struct{}, fn func(context.Context, bool, string) error) error {
+	actx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		cancel(nil)
+	}()
+	go func() {
+		for {
+			select {
+			case <-changed:
+				if a, _ := s.raft.LeaderWithID(); string(a) != addr {
+					cancel(errLeaderChanged)
+					return
+				}
+				changed = s.leaderSeen()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return fn(actx, false, addr)
+}
+
+// leaderSeen returns a channel closed at the next change of the leader this member
+// knows of (raft's LeaderObservation).
+func (s *Store) leaderSeen() <-chan struct{} {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	return s.raftLeaderChanged
+}
+
+// followLeader turns raft's leader observations into leaderSeen's broadcast.
+func (s *Store) followLeader(obs <-chan raft.Observation) {
+	for {
+		select {
+		case <-obs:
+			s.leaderMu.Lock()
+			close(s.raftLeaderChanged)
+			s.raftLeaderChanged = make(chan struct{})
+			s.leaderMu.Unlock()
+		case <-s.closing:
+			return
+		}
 	}
 }
 
@@ -551,7 +622,7 @@ func (s *Store) onLeader(ctx context.Context, fn func(self bool, addr string) er
 // the call: the leader names a read index, this member waits to have applied it.
 func (s *Store) linearize(ctx context.Context) error {
 	var rev uint64
-	err := s.onLeader(ctx, func(self bool, addr string) error {
+	err := s.onLeader(ctx, func(ctx context.Context, self bool, addr string) error {
 		var err error
 		if self {
 			rev, err = s.leaderReadIndex(ctx)
@@ -563,7 +634,20 @@ func (s *Store) linearize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.WaitForRev(ctx, rev)
+	return s.waitApplied(ctx, rev)
+}
+
+// waitApplied waits for this member to apply rev, which the leader has committed. A
+// member that cannot get there within LeaderWait has lost touch with the leader, and
+// the caller gets ErrNoLeader rather than a wait as long as its ctx.
+func (s *Store) waitApplied(ctx context.Context, rev uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
+	defer cancel()
+	err := s.WaitForRev(wctx, rev)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: revision %d not applied on this member within %s", ErrNoLeader, rev, s.cfg.LeaderWait)
+	}
+	return err
 }
 
 // leaderReadIndex is the ReadIndex step on the leader. Every write acknowledged so far

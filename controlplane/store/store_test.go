@@ -278,3 +278,84 @@ func TestNoLeaderFailsInTime(t *testing.T) {
 		t.Fatalf("local get without a majority: %v, want ErrNotFound", err)
 	}
 }
+
+// TestJoinAndRemove adds a fourth member through a follower, checks that it catches up
+// and counts as a voter, then removes it again.
+func TestJoinAndRemove(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.leader(10 * time.Second)
+	ctx := testCtx(t, 30*time.Second)
+	e, err := c.stores[leader].Create(ctx, "/v1/namespaces/before-join", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newcomer, err := Open(Config{ID: "m3", DataDir: t.TempDir(), Bind: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newcomer.Close()
+	follower := c.stores[c.followers(leader)[0]]
+	if err := follower.Join(ctx, "m3", newcomer.self); err != nil {
+		t.Fatalf("join through a follower: %v", err)
+	}
+	if err := follower.Join(ctx, "m3", newcomer.self); err != nil {
+		t.Fatalf("joining again: %v", err)
+	}
+	if err := newcomer.WaitForRev(ctx, e.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newcomer.Get(ctx, "/v1/namespaces/before-join", true); err != nil || got.Rev != e.Rev {
+		t.Fatalf("consistent read on the new member: %+v, %v", got, err)
+	}
+	if _, err := newcomer.Create(ctx, "/v1/namespaces/from-newcomer", nil); err != nil {
+		t.Fatalf("write through the new member: %v", err)
+	}
+	st := c.stores[leader].Status()
+	voters := 0
+	for _, m := range st.Members {
+		if m.Voter {
+			voters++
+		}
+	}
+	if voters != 4 || st.State != "Leader" || st.LeaderID != c.peers[leader].ID || st.Rev == 0 || st.CommitIndex < st.Rev {
+		t.Fatalf("status after join: %+v", st)
+	}
+	if err := follower.Remove(ctx, "m3"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if err := follower.Remove(ctx, "m3"); err != nil {
+		t.Fatalf("removing again: %v", err)
+	}
+	if n := len(c.stores[leader].Status().Members); n != 3 {
+		t.Fatalf("%d members after remove", n)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	peers := []Peer{{ID: "a", Addr: "127.0.0.1:1"}, {ID: "b", Addr: "127.0.0.1:2"}}
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no ID", Config{DataDir: "d", Bind: "127.0.0.1:0"}},
+		{"no data dir", Config{ID: "a", Bind: "127.0.0.1:0"}},
+		{"no bind", Config{ID: "a", DataDir: "d"}},
+		{"not in peers", Config{ID: "c", DataDir: "d", Bind: "127.0.0.1:0", Peers: peers}},
+		{"duplicate peer", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Peers: append(peers, peers[0])}},
+		{"advertise differs from peer entry", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Advertise: "127.0.0.1:9", Peers: peers}},
+		{"negative history", Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", WatchHistory: -1}},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.setDefaults(); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+	good := Config{ID: "a", DataDir: "d", Bind: "127.0.0.1:0", Peers: peers}
+	if err := good.setDefaults(); err != nil || good.Advertise != "127.0.0.1:1" || good.WatchHistory != DefaultWatchHistory {
+		t.Errorf("good config: %v, %+v", err, good)
+	}
+	// A wildcard listener needs an address peers can dial.
+	if _, err := Open(Config{ID: "a", DataDir: t.TempDir(), Bind: "0.0.0.0:0", Logger: testLogger()}); err == nil {
+		t.Error("Open on a wildcard address without Advertise succeeded")
+	}
+}
