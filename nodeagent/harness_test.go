@@ -93,7 +93,7 @@ func sweepStale() {
 	stale := map[string]bool{}
 	for _, c := range list {
 		name := c.Labels[runtime.LabelCluster]
-		if strings.HasPrefix(name, "agenttest-") && time.Since(time.Unix(c.Created, 0)) > time.Hour {
+		if (strings.HasPrefix(name, "kindlike-agenttest-") || strings.HasPrefix(name, "agenttest-")) && time.Since(time.Unix(c.Created, 0)) > time.Hour {
 			stale[name] = true
 		}
 	}
@@ -384,7 +384,7 @@ func newEnv(t testing.TB) *env {
 	d := dockerClient(t)
 	ti := testImagesFor(t)
 	id := randomID()
-	e := &env{t: t, id: id, cluster: "agenttest-" + id, images: ti, nodes: map[string]*testNode{}, logBuf: &syncBuffer{}}
+	e := &env{t: t, id: id, cluster: "kindlike-agenttest-" + id, images: ti, nodes: map[string]*testNode{}, logBuf: &syncBuffer{}}
 	e.network = "kindlike-" + e.cluster
 	e.log = slog.New(slog.NewTextHandler(e.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
