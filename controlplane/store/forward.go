@@ -295,6 +295,10 @@ func (s *Store) handleForward(req []byte) (byte, []byte) {
 		if err != nil {
 			return forwardError(err)
 		}
+		select {
+		case s.nudge <- struct{}{}:
+		default: // a nudge is already due
+		}
 		return statusOK, res.encode()
 	case reqReadIndex:
 		rev, err := s.leaderReadIndex(ctx)

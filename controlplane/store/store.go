@@ -192,6 +192,8 @@ type Store struct {
 	// changes, whoever it is.
 	raftLeaderChanged chan struct{}
 	leaderObserver    *raft.Observer
+	// nudge asks the leader to tell followers its commit index now; see nudgeFollowers.
+	nudge chan struct{}
 	// readyTerm is the term in which this member, as leader, committed a barrier: from
 	// then on its FSM holds every write acknowledged by earlier leaders.
 	readyTerm atomic.Uint64
@@ -331,6 +333,7 @@ func Open(cfg Config) (_ *Store, err error) {
 		self:              cfg.Advertise,
 		leaderChanged:     make(chan struct{}),
 		raftLeaderChanged: make(chan struct{}),
+		nudge:             make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.closing = s.ctx.Done()
@@ -340,6 +343,11 @@ func Open(cfg Config) (_ *Store, err error) {
 	go func() {
 		defer s.wg.Done()
 		s.monitorLeadership(notify)
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.nudgeFollowers()
 	}()
 	obs := make(chan raft.Observation, 16)
 	s.leaderObserver = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
@@ -519,6 +527,27 @@ func (s *Store) applyLocal(data []byte) (*applyResult, error) {
 		return nil, fmt.Errorf("unexpected FSM response %T", f.Response())
 	}
 	return res, nil
+}
+
+// nudgeFollowers runs on every member and acts while it leads. A follower that
+// forwarded a write answers only once it has applied it (read-your-writes), and raft
+// tells an idle follower the new commit index only after commitTimeout. A barrier
+// entry is replicated at once and carries the commit index, so the leader appends one
+// whenever forwarded writes were applied: at most one in flight, nudges arriving
+// meanwhile folded into the next. An idle cluster appends nothing.
+func (s *Store) nudgeFollowers() {
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.nudge:
+		}
+		if s.raft.State() != raft.Leader || !s.enter() {
+			continue
+		}
+		_ = s.raft.Barrier(applyEnqueueTimeout).Error()
+		s.exit()
+	}
 }
 
 // onLeader runs fn against the leader: on this member (self) or at the leader's peer
