@@ -3,8 +3,6 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +61,7 @@ func TestSchedulerPlacesPods(t *testing.T) {
 // podFile writes a pod manifest requesting cpu and returns its path.
 func podFile(t *testing.T, name, cpu string) string {
 	t.Helper()
-	manifest := fmt.Sprintf(`apiVersion: v1
+	return writeManifest(t, name, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
@@ -75,10 +73,5 @@ spec:
     resources:
       requests:
         cpu: %q
-`, name, cpu)
-	path := filepath.Join(t.TempDir(), name+".yaml")
-	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, name, cpu))
 }

@@ -99,13 +99,9 @@ func fitsInterPodAffinity(pod *corev1.Pod, n *nodeInfo, all *snapshot) string {
 			return reasonPodAntiAffinity
 		}
 	}
-	for _, m := range all.nodes {
-		for _, existing := range m.pods {
-			for _, term := range requiredAntiAffinity(existing) {
-				if sameDomain(n.node, m.node, term.TopologyKey) && termMatches(term, existing, pod) {
-					return reasonExistingAntiAffinity
-				}
-			}
+	for _, t := range all.antiAffinity() {
+		if sameDomain(n.node, t.node.node, t.term.TopologyKey) && termMatches(t.term, t.pod, pod) {
+			return reasonExistingAntiAffinity
 		}
 	}
 	return ""

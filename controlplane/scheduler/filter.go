@@ -16,6 +16,8 @@ import (
 type nodeInfo struct {
 	node *corev1.Node
 	pods []*corev1.Pod
+	// requested is the sum of the pods' requests; nil until used works it out.
+	requested corev1.ResourceList
 }
 
 // The reasons a node is filtered out, in kube-scheduler's words.
@@ -33,8 +35,50 @@ func isResourceReason(r string) bool {
 }
 
 // snapshot is every node with its pods, as one scheduling decision sees the cluster.
+// It also keeps what the filters and scorers work out from it, so that one decision
+// works each out once rather than once per node.
 type snapshot struct {
 	nodes []*nodeInfo
+
+	wantOf *corev1.Pod
+	want   corev1.ResourceList
+	// anti are the required anti-affinity terms of the placed pods; antiDone says
+	// they have been collected.
+	anti     []placedTerm
+	antiDone bool
+}
+
+// placedTerm is a required anti-affinity term of a pod placed on a node.
+type placedTerm struct {
+	node *nodeInfo
+	pod  *corev1.Pod
+	term corev1.PodAffinityTerm
+}
+
+// requests is what pod asks for, worked out once per snapshot.
+func (all *snapshot) requests(pod *corev1.Pod) corev1.ResourceList {
+	if all == nil {
+		return requests(pod)
+	}
+	if all.wantOf != pod {
+		all.wantOf, all.want = pod, requests(pod)
+	}
+	return all.want
+}
+
+// antiAffinity lists the required anti-affinity terms of every placed pod.
+func (all *snapshot) antiAffinity() []placedTerm {
+	if !all.antiDone {
+		for _, m := range all.nodes {
+			for _, p := range m.pods {
+				for _, term := range requiredAntiAffinity(p) {
+					all.anti = append(all.anti, placedTerm{node: m, pod: p, term: term})
+				}
+			}
+		}
+		all.antiDone = true
+	}
+	return all.anti
 }
 
 // filters run in kube-scheduler's order; the first that refuses a node names the reason.
@@ -107,20 +151,22 @@ type hostPort struct {
 
 func hostPorts(pod *corev1.Pod) []hostPort {
 	var out []hostPort
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		for _, p := range c.Ports {
-			if p.HostPort == 0 {
-				continue
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			for _, p := range cs[i].Ports {
+				if p.HostPort == 0 {
+					continue
+				}
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				ip := p.HostIP
+				if ip == "" {
+					ip = "0.0.0.0"
+				}
+				out = append(out, hostPort{ip: ip, protocol: proto, port: p.HostPort})
 			}
-			proto := p.Protocol
-			if proto == "" {
-				proto = corev1.ProtocolTCP
-			}
-			ip := p.HostIP
-			if ip == "" {
-				ip = "0.0.0.0"
-			}
-			out = append(out, hostPort{ip: ip, protocol: proto, port: p.HostPort})
 		}
 	}
 	return out
@@ -148,27 +194,34 @@ func requests(pod *corev1.Pod) corev1.ResourceList {
 	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 }
 
-// used sums the requests of the pods on a node.
+// used sums the requests of the pods on a node; callers must not change it.
 func (n *nodeInfo) used() corev1.ResourceList {
-	total := corev1.ResourceList{}
-	for _, p := range n.pods {
-		for name, q := range requests(p) {
-			sum := total[name]
-			sum.Add(q)
-			total[name] = sum
+	if n.requested == nil {
+		n.requested = corev1.ResourceList{}
+		for _, p := range n.pods {
+			addRequests(n.requested, requests(p))
 		}
 	}
-	return total
+	return n.requested
+}
+
+// addRequests adds the quantities of more to total.
+func addRequests(total, more corev1.ResourceList) {
+	for name, q := range more {
+		sum := total[name]
+		sum.Add(q)
+		total[name] = sum
+	}
 }
 
 // fitsResources checks requests against allocatable: pod count, then every requested
 // resource, reporting each shortage.
-func fitsResources(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
+func fitsResources(pod *corev1.Pod, n *nodeInfo, all *snapshot) string {
 	alloc := n.node.Status.Allocatable
 	if maxPods, ok := alloc[corev1.ResourcePods]; ok && int64(len(n.pods))+1 > maxPods.Value() {
 		return reasonTooManyPods
 	}
-	want := requests(pod)
+	want := all.requests(pod)
 	used := n.used()
 	names := make([]string, 0, len(want))
 	for name := range want {
@@ -195,7 +248,10 @@ func fitsResources(pod *corev1.Pod, n *nodeInfo, _ *snapshot) string {
 
 // diagnosis says why a pod fits on no node.
 type diagnosis struct {
-	nodes     int
+	nodes int
+	// preFilter is why the pod fits no node whatever the node, as a kube-scheduler
+	// PreFilter plugin says it.
+	preFilter string
 	reasons   map[string]int
 	resources int
 }
@@ -206,6 +262,10 @@ type diagnosis struct {
 func (d diagnosis) message() string {
 	if d.nodes == 0 {
 		return "no nodes available to schedule pods"
+	}
+	if d.preFilter != "" {
+		return fmt.Sprintf("0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling.",
+			d.nodes, d.preFilter, d.nodes, d.nodes)
 	}
 	var parts []string
 	for reason, n := range d.reasons {

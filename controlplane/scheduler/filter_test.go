@@ -63,6 +63,8 @@ func TestFilterReasons(t *testing.T) {
 		{"node selector", pod("p", "", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "ssd"} }), node("w1", "2"), nil, reasonAffinity},
 		{"node selector matches", pod("p", "", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "ssd"} }),
 			node("w1", "2", func(n *corev1.Node) { n.Labels["disk"] = "ssd" }), nil, ""},
+		{"matchFields names another node", pod("p", "", onNode("w2")), node("w1", "2"), nil, reasonAffinity},
+		{"matchFields names this node", pod("p", "", onNode("w1")), node("w1", "2"), nil, ""},
 		{"insufficient cpu", pod("p", "1500m"), node("w1", "2"), []*corev1.Pod{pod("q", "1")}, "Insufficient cpu"},
 		{"too many pods", pod("p", ""), node("w1", "2", func(n *corev1.Node) { n.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("1") }),
 			[]*corev1.Pod{pod("q", "")}, reasonTooManyPods},
@@ -140,3 +142,12 @@ func TestLeastAllocatedPrefersTheEmptierNode(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// onNode pins a pod to a node by name as the DaemonSet controller does.
+func onNode(name string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{
+				{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{name}}}}}}}}
+	}
+}

@@ -14,9 +14,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -40,17 +42,30 @@ type Scheduler struct {
 	pods     corelisters.PodLister
 	podIndex cache.Indexer
 	nodes    corelisters.NodeLister
+	// claims and classes are set by UseClaims.
+	claims   corelisters.PersistentVolumeClaimLister
+	classes  storagelisters.StorageClassLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	log      *slog.Logger
 	now      func() time.Time
 
+	// cycle makes scheduling decisions one at a time, though workers bind in parallel.
+	cycle sync.Mutex
+
 	mu sync.Mutex
 	// assumed are pods bound by us that the informer does not show bound yet.
 	assumed map[string]assumption
 	// unschedulable are pods that fit nowhere; any change to nodes or pods retries them.
 	unschedulable map[string]bool
+	// requests remembers what each pod version asks for, until the pod is deleted.
+	requests map[types.UID]podRequests
+}
+
+type podRequests struct {
+	version string
+	list    corev1.ResourceList
 }
 
 type assumption struct {
@@ -66,7 +81,7 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 		synced:   []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced},
 		queue:    reconcile.NewQueue("scheduler"),
 		recorder: recorder, log: log, now: time.Now,
-		assumed: map[string]assumption{}, unschedulable: map[string]bool{},
+		assumed: map[string]assumption{}, unschedulable: map[string]bool{}, requests: map[types.UID]podRequests{},
 	}
 	_ = pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
@@ -88,6 +103,9 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
 				s.forget(p)
+				s.mu.Lock()
+				delete(s.requests, p.UID)
+				s.mu.Unlock()
 				if p.Spec.NodeName != "" {
 					// Room freed on a node.
 					s.retryUnschedulable()
@@ -107,11 +125,17 @@ func terminal(obj any) bool {
 	return ok && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
 }
 
-// Run schedules until ctx ends. One worker: decisions are made one pod at a time
-// against a consistent view of every node, as kube-scheduler's cycle is.
+// binders is how many pods may be binding at once. Decisions are made one pod at a
+// time, but each bind waits for a Raft commit; overlapping them lets the store commit
+// many in one round, as kube-scheduler's binding cycles overlap its scheduling cycle.
+const binders = 16
+
+// Run schedules until ctx ends. Decisions are made one pod at a time against a
+// consistent view of every node, as kube-scheduler's cycle is; a pod counts on its
+// node from the moment it is chosen, so decisions need not wait for binds.
 func (s *Scheduler) Run(ctx context.Context) {
 	loop := reconcile.Loop{Name: "scheduler", Queue: s.queue, Sync: s.sync, Log: s.log}
-	loop.Run(ctx, 1, s.synced...)
+	loop.Run(ctx, binders, s.synced...)
 }
 
 func (s *Scheduler) podChanged(obj any) {
@@ -163,28 +187,58 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	pod, err := s.pods.Pods(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	s.cycle.Lock()
+	pod, node, diagnosis, err := s.choose(key, ns, name)
+	s.cycle.Unlock()
+	switch {
+	case err != nil:
 		return err
-	}
-	if !responsible(pod) || s.isAssumed(key, pod) {
+	case pod == nil:
 		return nil
-	}
-	nodes, err := s.nodes.List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	node, diagnosis := s.place(pod, nodes)
-	if node == "" {
-		s.mu.Lock()
-		s.unschedulable[key] = true
-		s.mu.Unlock()
+	case node == "":
 		return s.reportUnschedulable(ctx, pod, diagnosis)
 	}
 	return s.bind(ctx, key, pod, node)
+}
+
+// choose is one scheduling cycle: it chooses a node for the pod named by key and
+// assumes the pod there, or marks it unschedulable. A nil pod means nothing to do.
+func (s *Scheduler) choose(key, ns, name string) (*corev1.Pod, string, diagnosis, error) {
+	pod, err := s.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, "", diagnosis{}, nil
+	}
+	if err != nil {
+		return nil, "", diagnosis{}, err
+	}
+	if !responsible(pod) || s.isAssumed(key, pod) {
+		return nil, "", diagnosis{}, nil
+	}
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, "", diagnosis{}, err
+	}
+	why, err := s.claimsReady(pod)
+	if err != nil {
+		return nil, "", diagnosis{}, err
+	}
+	if why != "" {
+		s.mu.Lock()
+		s.unschedulable[key] = true
+		s.mu.Unlock()
+		return pod, "", diagnosis{nodes: len(nodes), preFilter: why}, nil
+	}
+	node, d := s.place(pod, nodes)
+	s.mu.Lock()
+	if node == "" {
+		s.unschedulable[key] = true
+	} else {
+		bound := pod.DeepCopy()
+		bound.Spec.NodeName = node
+		s.assumed[key] = assumption{pod: bound, node: node, at: s.now()}
+	}
+	s.mu.Unlock()
+	return pod, node, d, nil
 }
 
 func (s *Scheduler) isAssumed(key string, pod *corev1.Pod) bool {
@@ -196,11 +250,7 @@ func (s *Scheduler) isAssumed(key string, pod *corev1.Pod) bool {
 
 // place filters and scores the nodes for pod, returning the chosen node or why none fits.
 func (s *Scheduler) place(pod *corev1.Pod, nodes []*corev1.Node) (string, diagnosis) {
-	infos := make([]*nodeInfo, 0, len(nodes))
-	for _, n := range nodes {
-		infos = append(infos, s.nodeInfo(n))
-	}
-	return decide(pod, infos)
+	return decide(pod, s.nodeInfos(nodes))
 }
 
 // decide filters nodes for pod and picks the best of those left, or says why none fits.
@@ -224,39 +274,81 @@ func decide(pod *corev1.Pod, nodes []*nodeInfo) (string, diagnosis) {
 	return best(pod, feasible, all).node.Name, d
 }
 
-// nodeInfo collects a node and the pods that take room on it, bound or assumed.
-func (s *Scheduler) nodeInfo(n *corev1.Node) *nodeInfo {
-	info := &nodeInfo{node: n}
-	objs, _ := s.podIndex.ByIndex(byNode, n.Name)
-	seen := map[string]bool{}
-	for _, o := range objs {
-		p := o.(*corev1.Pod)
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		seen[string(p.UID)] = true
-		info.pods = append(info.pods, p)
-	}
+// nodeInfos collects each node and the pods that take room on it, bound or assumed.
+func (s *Scheduler) nodeInfos(nodes []*corev1.Node) []*nodeInfo {
+	now := s.now()
+	assumed := map[string][]*corev1.Pod{}
 	s.mu.Lock()
 	for key, a := range s.assumed {
-		if s.now().Sub(a.at) > assumeFor {
+		if now.Sub(a.at) > assumeFor {
 			delete(s.assumed, key)
 			continue
 		}
-		if a.node == n.Name && !seen[string(a.pod.UID)] {
-			info.pods = append(info.pods, a.pod)
-		}
+		assumed[a.node] = append(assumed[a.node], a.pod)
 	}
 	s.mu.Unlock()
-	return info
+	infos := make([]*nodeInfo, 0, len(nodes))
+	for _, n := range nodes {
+		info := &nodeInfo{node: n}
+		objs, _ := s.podIndex.ByIndex(byNode, n.Name)
+		for _, o := range objs {
+			p := o.(*corev1.Pod)
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				continue
+			}
+			info.pods = append(info.pods, p)
+		}
+		if extra := assumed[n.Name]; len(extra) > 0 {
+			// A pod the informer shows running here already counts once, as the
+			// informer has it.
+			seen := make(map[types.UID]bool, len(info.pods))
+			for _, p := range info.pods {
+				seen[p.UID] = true
+			}
+			for _, p := range extra {
+				if !seen[p.UID] {
+					info.pods = append(info.pods, p)
+				}
+			}
+		}
+		info.requested = s.requested(info.pods)
+		infos = append(infos, info)
+	}
+	return infos
 }
 
+// requested sums what the pods ask for, remembering each pod version's requests:
+// working them out is most of the cost of a decision with many pods placed.
+func (s *Scheduler) requested(pods []*corev1.Pod) corev1.ResourceList {
+	total := corev1.ResourceList{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range pods {
+		c, ok := s.requests[p.UID]
+		if !ok || c.version != p.ResourceVersion {
+			c = podRequests{version: p.ResourceVersion, list: requests(p)}
+			s.requests[p.UID] = c
+		}
+		addRequests(total, c.list)
+	}
+	return total
+}
+
+// bind binds the pod to the node it is assumed on; if that fails, the pod no longer
+// counts there.
 func (s *Scheduler) bind(ctx context.Context, key string, pod *corev1.Pod, node string) error {
 	binding := &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 	}
 	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{})
+	if err != nil {
+		s.mu.Lock()
+		if a, ok := s.assumed[key]; ok && a.pod.UID == pod.UID {
+			delete(s.assumed, key)
+		}
+		s.mu.Unlock()
+	}
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// Deleted, or bound by someone else meanwhile: nothing left to do.
 		return nil
@@ -264,10 +356,7 @@ func (s *Scheduler) bind(ctx context.Context, key string, pod *corev1.Pod, node 
 	if err != nil {
 		return fmt.Errorf("bind %s to %s: %w", key, node, err)
 	}
-	bound := pod.DeepCopy()
-	bound.Spec.NodeName = node
 	s.mu.Lock()
-	s.assumed[key] = assumption{pod: bound, node: node, at: s.now()}
 	delete(s.unschedulable, key)
 	s.mu.Unlock()
 	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)

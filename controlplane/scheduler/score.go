@@ -61,8 +61,8 @@ func best(pod *corev1.Pod, nodes []*nodeInfo, all *snapshot) *nodeInfo {
 }
 
 // leastAllocated favours nodes with more cpu and memory left after placing the pod.
-func leastAllocated(pod *corev1.Pod, n *nodeInfo, _ *snapshot) int {
-	want := requests(pod)
+func leastAllocated(pod *corev1.Pod, n *nodeInfo, all *snapshot) int {
+	want := all.requests(pod)
 	used := n.used()
 	total, count := 0, 0
 	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
@@ -85,13 +85,13 @@ func leastAllocated(pod *corev1.Pod, n *nodeInfo, _ *snapshot) int {
 // ownerSpread favours nodes running fewer pods of the pod's controller, so replicas
 // land on different nodes (kube-scheduler's default topology spreading).
 func ownerSpread(pod *corev1.Pod, n *nodeInfo, _ *snapshot) int {
-	owner := metav1.GetControllerOf(pod)
+	owner := metav1.GetControllerOfNoCopy(pod)
 	if owner == nil {
 		return 0
 	}
 	count := 0
 	for _, p := range n.pods {
-		if o := metav1.GetControllerOf(p); o != nil && o.UID == owner.UID {
+		if o := metav1.GetControllerOfNoCopy(p); o != nil && o.UID == owner.UID {
 			count++
 		}
 	}
