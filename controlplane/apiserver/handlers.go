@@ -122,13 +122,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, t target, opt
 		writeError(w, r, err)
 		return
 	}
-	kept := objs[:0]
-	for _, o := range objs {
-		if filter.matches(o) {
-			kept = append(kept, o)
-		}
-	}
-	s.writeObjects(w, r, http.StatusOK, out, t.res, nil, kept, rev)
+	s.writeObjects(w, r, http.StatusOK, out, t.res, nil, filter.keep(objs), rev)
 }
 
 // writeObjects answers with one object (obj) or a list (items at rev), in the
@@ -212,6 +206,17 @@ func newFilter(res *registry.Resource, opts *metainternalversion.ListOptions) (*
 }
 
 func (f *filter) everything() bool { return f.labels.Empty() && f.fields == nil }
+
+// keep returns the objects of objs that match, reusing its array.
+func (f *filter) keep(objs []runtime.Object) []runtime.Object {
+	kept := objs[:0]
+	for _, o := range objs {
+		if f.matches(o) {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
 
 func (f *filter) matches(obj runtime.Object) bool {
 	m, err := meta.Accessor(obj)

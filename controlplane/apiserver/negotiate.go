@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kindlike/kindlike/controlplane/registry"
@@ -66,7 +67,7 @@ func negotiate(r *http.Request, allowed ...string) (output, error) {
 		if as == "" {
 			return output{info: info, pretty: pretty}, nil
 		}
-		if !contains(allowed, as) {
+		if !slices.Contains(allowed, as) {
 			continue
 		}
 		g, v := params["g"], params["v"]
@@ -177,15 +178,6 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", fmt.Sprint(st.Details.RetryAfterSeconds))
 	}
 	write(w, int(st.Code), out, st)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeJSON writes a plain JSON document (not a Kubernetes object).

@@ -124,7 +124,7 @@ func invalid(res *registry.Resource, name string, errs field.ErrorList) error {
 }
 
 // prepareCreate fills the server-owned fields of a new object and validates it.
-func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, ns string) error {
+func (s *Server) prepareCreate(ctx context.Context, res *registry.Resource, obj runtime.Object, ns string) error {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())
@@ -159,7 +159,7 @@ func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, ns st
 	if st.PrepareForCreate != nil {
 		st.PrepareForCreate(obj)
 	}
-	s.admit(obj)
+	s.admit(ctx, obj)
 	errs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	if st.Validate != nil {
 		errs = append(errs, st.Validate(obj)...)
@@ -213,7 +213,12 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 		copyField(obj, old, "Spec")
 		// A status write may not change metadata beyond what the status owns.
 		m.SetLabels(om.GetLabels())
-		m.SetAnnotations(om.GetAnnotations())
+		if res != registry.Deployments {
+			// kube-apiserver lets a Deployment's status write carry annotations: the
+			// deployment controller records the revision there without bumping the
+			// generation, which any other annotation change does.
+			m.SetAnnotations(om.GetAnnotations())
+		}
 		m.SetFinalizers(om.GetFinalizers())
 		m.SetOwnerReferences(om.GetOwnerReferences())
 		if st.PrepareForStatusUpdate != nil {
@@ -268,7 +273,7 @@ func specChanged(obj, old runtime.Object) bool {
 
 // create stores a new object after preparing and validating it.
 func (s *Server) create(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object, dry bool) (runtime.Object, error) {
-	if err := s.prepareCreate(res, obj, ns); err != nil {
+	if err := s.prepareCreate(ctx, res, obj, ns); err != nil {
 		return nil, err
 	}
 	m, _ := meta.Accessor(obj)
@@ -442,12 +447,8 @@ func (s *Server) deleteObject(ctx context.Context, res *registry.Resource, ns, n
 		}
 		if graceful || len(finalizers) > 0 {
 			m.SetFinalizers(finalizers)
-			if m.GetDeletionTimestamp() == nil {
-				ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
-				m.SetDeletionTimestamp(&ts)
-				m.SetDeletionGracePeriodSeconds(&grace)
-			} else if cur := m.GetDeletionGracePeriodSeconds(); graceful && cur != nil && grace < *cur {
-				// A second delete may only shorten the grace period.
+			// A second delete may only shorten the grace period.
+			if cur := m.GetDeletionGracePeriodSeconds(); m.GetDeletionTimestamp() == nil || (graceful && cur != nil && grace < *cur) {
 				ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 				m.SetDeletionTimestamp(&ts)
 				m.SetDeletionGracePeriodSeconds(&grace)

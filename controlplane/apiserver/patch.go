@@ -107,9 +107,8 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, t target, su
 			return nil, asPatchError(err)
 		}
 		m, _ := meta.Accessor(obj)
-		om, _ := meta.Accessor(old)
-		if rv := m.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
-			return nil, checkRV(t.res, old, rv)
+		if err := checkRV(t.res, old, m.GetResourceVersion()); err != nil {
+			return nil, err
 		}
 		return obj, nil
 	}, dry)

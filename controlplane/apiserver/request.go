@@ -25,8 +25,6 @@ type target struct {
 	namespace   string
 	name        string
 	subresource string
-	// rest is what follows the subresource (e.g. a proxy path); unused for now.
-	rest []string
 }
 
 // parseTarget reads the path segments after /api/v1 or /apis/{group}/{version}.
@@ -61,7 +59,6 @@ func parseTarget(gv schema.GroupVersion, segs []string) (target, error) {
 		if !res.HasSubresource(t.subresource) {
 			return t, notFoundResource()
 		}
-		t.rest = segs[3:]
 	}
 	return t, nil
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, t target) {
@@ -70,19 +72,19 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
-		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Spec.Replicas = ptr.Deref(o.Spec.Replicas, 1)
 		sc.Status.Replicas = o.Status.Replicas
 		sc.Status.Selector = selector(o.Spec.Selector)
 	case *appsv1.ReplicaSet:
-		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Spec.Replicas = ptr.Deref(o.Spec.Replicas, 1)
 		sc.Status.Replicas = o.Status.Replicas
 		sc.Status.Selector = selector(o.Spec.Selector)
 	case *appsv1.StatefulSet:
-		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Spec.Replicas = ptr.Deref(o.Spec.Replicas, 1)
 		sc.Status.Replicas = o.Status.Replicas
 		sc.Status.Selector = selector(o.Spec.Selector)
 	case *corev1.ReplicationController:
-		sc.Spec.Replicas = deref(o.Spec.Replicas, 1)
+		sc.Spec.Replicas = ptr.Deref(o.Spec.Replicas, 1)
 		sc.Status.Replicas = o.Status.Replicas
 		sc.Status.Selector = labels.SelectorFromSet(o.Spec.Selector).String()
 	default:
@@ -103,13 +105,6 @@ func setReplicas(obj runtime.Object, n int32) {
 	case *corev1.ReplicationController:
 		o.Spec.Replicas = &n
 	}
-}
-
-func deref(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 var scaleResource = &registry.Resource{Group: "autoscaling", Version: "v1", Resource: "scale", Kind: "Scale"}
@@ -142,8 +137,8 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, t target) {
 			return
 		}
 		apply = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-			if want.ResourceVersion != "" && want.ResourceVersion != cur.ResourceVersion {
-				return nil, apierrors.NewConflict(schema.GroupResource{Group: t.res.Group, Resource: t.res.Resource}, t.name, fmt.Errorf("%s", conflictMessage))
+			if err := checkRV(t.res, cur, want.ResourceVersion); err != nil {
+				return nil, err
 			}
 			return want, nil
 		}
@@ -295,12 +290,6 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, t target)
 		return
 	}
 	pod := obj.(*corev1.Pod)
-	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && pod.DeletionTimestamp == nil {
-		if err := s.checkDisruptionBudgets(r, pod); err != nil {
-			writeError(w, r, err)
-			return
-		}
-	}
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
@@ -310,6 +299,12 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, t target)
 		writeError(w, r, err)
 		return
 	}
+	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && pod.DeletionTimestamp == nil {
+		if err := s.takeDisruption(r, pod, dry); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
 	if _, _, err := s.deleteObject(r.Context(), t.res, t.namespace, t.name, opts, dry); err != nil {
 		writeError(w, r, err)
 		return
@@ -317,25 +312,48 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, t target)
 	write(w, http.StatusCreated, out, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 }
 
-// checkDisruptionBudgets refuses an eviction that a matching budget has no room for.
-func (s *Server) checkDisruptionBudgets(r *http.Request, pod *corev1.Pod) error {
+// takeDisruption refuses an eviction that a matching budget has no room for, and
+// otherwise takes one disruption from each matching budget, recording the pod in its
+// disruptedPods, as the eviction API does: concurrent evictions (kubectl drain evicts
+// in parallel) cannot all spend the same allowance. The disruption controller
+// recomputes the budget once the pod's deletion shows.
+func (s *Server) takeDisruption(r *http.Request, pod *corev1.Pod, dry bool) error {
 	pdbs, _, err := s.list(r.Context(), registry.PodDisruptionBudgets, pod.Namespace, true)
 	if err != nil {
 		return err
 	}
+	var matching []*policyv1.PodDisruptionBudget
 	for _, o := range pdbs {
 		pdb := o.(*policyv1.PodDisruptionBudget)
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
+		if err == nil && sel.Matches(labels.Set(pod.Labels)) {
+			matching = append(matching, pdb)
 		}
-		if pdb.Status.DisruptionsAllowed <= 0 {
-			st := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
-			st.ErrStatus.Details.Causes = append(st.ErrStatus.Details.Causes, metav1.StatusCause{
-				Type:    "DisruptionBudget",
-				Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy),
-			})
-			return st
+	}
+	if len(matching) > 1 {
+		//lint:ignore ST1005 kube-apiserver's own words
+		return apierrors.NewInternalError(errors.New("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."))
+	}
+	for _, pdb := range matching {
+		_, err := s.update(r.Context(), registry.PodDisruptionBudgets, "status", pdb.Namespace, pdb.Name, func(old runtime.Object) (runtime.Object, error) {
+			cur := old.(*policyv1.PodDisruptionBudget)
+			if cur.Status.ObservedGeneration < cur.Generation || cur.Status.DisruptionsAllowed <= 0 {
+				st := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+				st.ErrStatus.Details.Causes = append(st.ErrStatus.Details.Causes, metav1.StatusCause{
+					Type:    "DisruptionBudget",
+					Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", cur.Name, cur.Status.DesiredHealthy, cur.Status.CurrentHealthy),
+				})
+				return nil, st
+			}
+			cur.Status.DisruptionsAllowed--
+			if cur.Status.DisruptedPods == nil {
+				cur.Status.DisruptedPods = map[string]metav1.Time{}
+			}
+			cur.Status.DisruptedPods[pod.Name] = metav1.NewTime(s.now())
+			return cur, nil
+		}, dry)
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -68,42 +68,29 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, op
 		return
 	}
 	ctx := r.Context()
+	// With no resourceVersion (or 0) the watch starts now, with the current state as
+	// synthetic ADDED events; with one it starts after it, and with the state only
+	// when sendInitialEvents asks.
 	var after uint64
-	var initial []runtime.Object
-	switch opts.ResourceVersion {
-	case "", "0":
-		// Start now, with the current state as synthetic ADDED events.
-		objs, rev, err := s.list(ctx, t.res, t.namespace, opts.ResourceVersion == "")
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		after = rev
-		for _, o := range objs {
-			if f.matches(o) {
-				initial = append(initial, o)
-			}
-		}
-	default:
+	withState := true
+	if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
 		rv, err := strconv.ParseUint(opts.ResourceVersion, 10, 64)
 		if err != nil {
 			writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version: %q", opts.ResourceVersion)))
 			return
 		}
 		after = rv
-		if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
-			objs, rev, err := s.list(ctx, t.res, t.namespace, true)
-			if err != nil {
-				writeError(w, r, err)
-				return
-			}
-			after = rev
-			for _, o := range objs {
-				if f.matches(o) {
-					initial = append(initial, o)
-				}
-			}
+		withState = opts.SendInitialEvents != nil && *opts.SendInitialEvents
+	}
+	var initial []runtime.Object
+	if withState {
+		objs, rev, err := s.list(ctx, t.res, t.namespace, consistentRead(opts.ResourceVersion))
+		if err != nil {
+			writeError(w, r, err)
+			return
 		}
+		after = rev
+		initial = f.keep(objs)
 	}
 	timeout := minWatchTimeout + time.Duration(rand.Int64N(int64(minWatchTimeout)))
 	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {

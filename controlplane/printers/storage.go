@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kindlike/kindlike/controlplane/registry"
 )
 
 var persistentVolumeColumns = []metav1.TableColumnDefinition{
@@ -143,17 +145,11 @@ var storageClassColumns = []metav1.TableColumnDefinition{
 	ageColumn,
 }
 
-// Annotations that make a StorageClass the default one.
-const (
-	defaultStorageClassAnnotation     = "storageclass.kubernetes.io/is-default-class"
-	betaDefaultStorageClassAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
-)
-
 // storageClassRow marks the default class in its NAME, "standard (default)", and shows
 // the API defaults of unset fields. ALLOWVOLUMEEXPANSION is a bool cell.
 func storageClassRow(sc *storagev1.StorageClass, now time.Time) (metav1.TableRow, error) {
 	name := sc.Name
-	if sc.Annotations[defaultStorageClassAnnotation] == "true" || sc.Annotations[betaDefaultStorageClassAnnotation] == "true" {
+	if registry.IsDefaultStorageClass(sc) {
 		name += " (default)"
 	}
 	reclaim := string(corev1.PersistentVolumeReclaimDelete)

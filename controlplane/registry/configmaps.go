@@ -67,18 +67,14 @@ func validateConfigMap(cm *corev1.ConfigMap) field.ErrorList {
 	var errs field.ErrorList
 	size := 0
 	for _, k := range sortedKeys(cm.Data) {
-		for _, msg := range validation.IsConfigMapKey(k) {
-			errs = append(errs, field.Invalid(field.NewPath("data").Key(k), k, msg))
-		}
+		errs = append(errs, invalidEach(field.NewPath("data").Key(k), k, validation.IsConfigMapKey(k))...)
 		if _, dup := cm.BinaryData[k]; dup {
 			errs = append(errs, field.Invalid(field.NewPath("data").Key(k), k, "duplicate of key present in binaryData"))
 		}
 		size += len(cm.Data[k])
 	}
 	for _, k := range sortedKeys(cm.BinaryData) {
-		for _, msg := range validation.IsConfigMapKey(k) {
-			errs = append(errs, field.Invalid(field.NewPath("binaryData").Key(k), k, msg))
-		}
+		errs = append(errs, invalidEach(field.NewPath("binaryData").Key(k), k, validation.IsConfigMapKey(k))...)
 		size += len(cm.BinaryData[k])
 	}
 	if size > maxConfigSize {
@@ -110,9 +106,7 @@ func validateSecret(s *corev1.Secret) field.ErrorList {
 	dataPath := field.NewPath("data")
 	size := 0
 	for _, k := range sortedKeys(s.Data) {
-		for _, msg := range validation.IsConfigMapKey(k) {
-			errs = append(errs, field.Invalid(dataPath.Key(k), k, msg))
-		}
+		errs = append(errs, invalidEach(dataPath.Key(k), k, validation.IsConfigMapKey(k))...)
 		size += len(s.Data[k])
 	}
 	if size > maxConfigSize {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -204,9 +205,7 @@ func validateContainerPorts(ports []corev1.ContainerPort, fldPath *field.Path) f
 		p := fldPath.Index(i)
 		if port.Name != "" {
 			if msgs := validation.IsValidPortName(port.Name); len(msgs) != 0 {
-				for _, msg := range msgs {
-					errs = append(errs, field.Invalid(p.Child("name"), port.Name, msg))
-				}
+				errs = append(errs, invalidEach(p.Child("name"), port.Name, msgs)...)
 			} else if names[port.Name] {
 				errs = append(errs, field.Duplicate(p.Child("name"), port.Name))
 			} else {
@@ -216,14 +215,10 @@ func validateContainerPorts(ports []corev1.ContainerPort, fldPath *field.Path) f
 		if port.ContainerPort == 0 {
 			errs = append(errs, field.Required(p.Child("containerPort"), ""))
 		} else {
-			for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
-				errs = append(errs, field.Invalid(p.Child("containerPort"), port.ContainerPort, msg))
-			}
+			errs = append(errs, invalidEach(p.Child("containerPort"), port.ContainerPort, validation.IsValidPortNum(int(port.ContainerPort)))...)
 		}
 		if port.HostPort != 0 {
-			for _, msg := range validation.IsValidPortNum(int(port.HostPort)) {
-				errs = append(errs, field.Invalid(p.Child("hostPort"), port.HostPort, msg))
-			}
+			errs = append(errs, invalidEach(p.Child("hostPort"), port.HostPort, validation.IsValidPortNum(int(port.HostPort)))...)
 		}
 		errs = append(errs, validateProtocol(port.Protocol, p.Child("protocol"))...)
 	}
@@ -234,7 +229,7 @@ func validateProtocol(proto corev1.Protocol, fldPath *field.Path) field.ErrorLis
 	if proto == "" {
 		return field.ErrorList{field.Required(fldPath, "")}
 	}
-	if !contains(portProtocols, proto) {
+	if !slices.Contains(portProtocols, proto) {
 		return field.ErrorList{field.NotSupported(fldPath, proto, portProtocols)}
 	}
 	return nil
@@ -268,9 +263,7 @@ func validateEnv(vars []corev1.EnvVar, fldPath *field.Path) field.ErrorList {
 		if ev.Name == "" {
 			errs = append(errs, field.Required(p.Child("name"), ""))
 		} else {
-			for _, msg := range validation.IsRelaxedEnvVarName(ev.Name) {
-				errs = append(errs, field.Invalid(p.Child("name"), ev.Name, msg))
-			}
+			errs = append(errs, invalidEach(p.Child("name"), ev.Name, validation.IsRelaxedEnvVarName(ev.Name))...)
 		}
 		errs = append(errs, validateEnvVarValueFrom(ev, p.Child("valueFrom"))...)
 	}
@@ -350,7 +343,7 @@ func validateObjectFieldSelector(fs *corev1.ObjectFieldSelector, supported []str
 			return field.ErrorList{field.Invalid(fldPath, p, "does not support subscript")}
 		}
 	}
-	if !contains(supported, internal) {
+	if !slices.Contains(supported, internal) {
 		return field.ErrorList{field.NotSupported(fldPath.Child("fieldPath"), internal, supported)}
 	}
 	return nil
@@ -401,7 +394,7 @@ func validateResourceFieldSelector(fs *corev1.ResourceFieldSelector, fldPath *fi
 		errs = append(errs, field.Required(fldPath.Child("containerName"), ""))
 	case fs.Resource == "":
 		errs = append(errs, field.Required(fldPath.Child("resource"), ""))
-	case !contains(containerResourceFieldPaths, fs.Resource) && !hugePages:
+	case !slices.Contains(containerResourceFieldPaths, fs.Resource) && !hugePages:
 		errs = append(errs, field.NotSupported(fldPath.Child("resource"), fs.Resource, containerResourceFieldPaths))
 	}
 	if fs.Divisor.Cmp(resource.Quantity{}) == 0 {
@@ -410,19 +403,19 @@ func validateResourceFieldSelector(fs *corev1.ResourceFieldSelector, fldPath *fi
 	divisor := fs.Divisor.String()
 	switch fs.Resource {
 	case "limits.cpu", "requests.cpu":
-		if !contains(cpuDivisors, divisor) {
+		if !slices.Contains(cpuDivisors, divisor) {
 			errs = append(errs, field.Invalid(fldPath.Child("divisor"), fs.Resource, "only divisor's values 1m and 1 are supported with the cpu resource"))
 		}
 	case "limits.memory", "requests.memory":
-		if !contains(memoryDivisors, divisor) {
+		if !slices.Contains(memoryDivisors, divisor) {
 			errs = append(errs, field.Invalid(fldPath.Child("divisor"), fs.Resource, "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the memory resource"))
 		}
 	case "limits.ephemeral-storage", "requests.ephemeral-storage":
-		if !contains(memoryDivisors, divisor) {
+		if !slices.Contains(memoryDivisors, divisor) {
 			errs = append(errs, field.Invalid(fldPath.Child("divisor"), fs.Resource, "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the local ephemeral storage resource"))
 		}
 	}
-	if hugePages && !contains(memoryDivisors, divisor) {
+	if hugePages && !slices.Contains(memoryDivisors, divisor) {
 		errs = append(errs, field.Invalid(fldPath.Child("divisor"), fs.Resource, "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the hugepages resource"))
 	}
 	return errs
@@ -434,9 +427,7 @@ func validateKeySelector(name, key string, fldPath *field.Path) field.ErrorList 
 	if key == "" {
 		return append(errs, field.Required(fldPath.Child("key"), ""))
 	}
-	for _, msg := range validation.IsConfigMapKey(key) {
-		errs = append(errs, field.Invalid(fldPath.Child("key"), key, msg))
-	}
+	errs = append(errs, invalidEach(fldPath.Child("key"), key, validation.IsConfigMapKey(key))...)
 	return errs
 }
 
@@ -445,9 +436,7 @@ func validateEnvFrom(sources []corev1.EnvFromSource, fldPath *field.Path) field.
 	for i, src := range sources {
 		p := fldPath.Index(i)
 		if src.Prefix != "" {
-			for _, msg := range validation.IsRelaxedEnvVarName(src.Prefix) {
-				errs = append(errs, field.Invalid(p.Child("prefix"), src.Prefix, msg))
-			}
+			errs = append(errs, invalidEach(p.Child("prefix"), src.Prefix, validation.IsRelaxedEnvVarName(src.Prefix))...)
 		}
 		n := 0
 		if src.ConfigMapRef != nil {
@@ -471,11 +460,7 @@ func validateEnvSourceName(name string, fldPath *field.Path) field.ErrorList {
 	if name == "" {
 		return field.ErrorList{field.Required(fldPath.Child("name"), "")}
 	}
-	var errs field.ErrorList
-	for _, msg := range nameIsSubdomain(name, true) {
-		errs = append(errs, field.Invalid(fldPath.Child("name"), name, msg))
-	}
-	return errs
+	return invalidEach(fldPath.Child("name"), name, nameIsSubdomain(name, true))
 }
 
 var (
@@ -531,7 +516,7 @@ func validateVolumeMounts(c *corev1.Container, devices map[string]string, volume
 		}
 		if m.MountPropagation != nil {
 			mp := fldPath.Child("mountPropagation")
-			if !contains(mountPropagationModes, *m.MountPropagation) {
+			if !slices.Contains(mountPropagationModes, *m.MountPropagation) {
 				errs = append(errs, field.NotSupported(mp, *m.MountPropagation, mountPropagationModes))
 			}
 			privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
@@ -745,13 +730,11 @@ func validateHTTPGet(h *corev1.HTTPGetAction, fldPath *field.Path) field.ErrorLi
 		errs = append(errs, field.Required(fldPath.Child("path"), ""))
 	}
 	errs = append(errs, validatePortNumOrName(h.Port, fldPath.Child("port"))...)
-	if !contains(uriSchemes, h.Scheme) {
+	if !slices.Contains(uriSchemes, h.Scheme) {
 		errs = append(errs, field.NotSupported(fldPath.Child("scheme"), h.Scheme, uriSchemes))
 	}
 	for _, header := range h.HTTPHeaders {
-		for _, msg := range validation.IsHTTPHeaderName(header.Name) {
-			errs = append(errs, field.Invalid(fldPath.Child("httpHeaders"), header.Name, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("httpHeaders"), header.Name, validation.IsHTTPHeaderName(header.Name))...)
 	}
 	return errs
 }
@@ -760,13 +743,9 @@ func validatePortNumOrName(port intstr.IntOrString, fldPath *field.Path) field.E
 	var errs field.ErrorList
 	switch port.Type {
 	case intstr.Int:
-		for _, msg := range validation.IsValidPortNum(port.IntValue()) {
-			errs = append(errs, field.Invalid(fldPath, port.IntValue(), msg))
-		}
+		errs = append(errs, invalidEach(fldPath, port.IntValue(), validation.IsValidPortNum(port.IntValue()))...)
 	case intstr.String:
-		for _, msg := range validation.IsValidPortName(port.StrVal) {
-			errs = append(errs, field.Invalid(fldPath, port.StrVal, msg))
-		}
+		errs = append(errs, invalidEach(fldPath, port.StrVal, validation.IsValidPortName(port.StrVal))...)
 	default:
 		errs = append(errs, field.InternalError(fldPath, fmt.Errorf("unknown type: %v", port.Type)))
 	}
@@ -787,17 +766,13 @@ func validateSecurityContext(sc *corev1.SecurityContext, hostUsers bool, fldPath
 	// Privileged containers are allowed: kindlike runs with kube-apiserver's
 	// --allow-privileged=true, as kind clusters do.
 	if sc.RunAsUser != nil {
-		for _, msg := range validation.IsValidUserID(*sc.RunAsUser) {
-			errs = append(errs, field.Invalid(fldPath.Child("runAsUser"), *sc.RunAsUser, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("runAsUser"), *sc.RunAsUser, validation.IsValidUserID(*sc.RunAsUser))...)
 	}
 	if sc.RunAsGroup != nil {
-		for _, msg := range validation.IsValidGroupID(*sc.RunAsGroup) {
-			errs = append(errs, field.Invalid(fldPath.Child("runAsGroup"), *sc.RunAsGroup, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("runAsGroup"), *sc.RunAsGroup, validation.IsValidGroupID(*sc.RunAsGroup))...)
 	}
 	if sc.ProcMount != nil {
-		if !contains(procMountTypes, *sc.ProcMount) {
+		if !slices.Contains(procMountTypes, *sc.ProcMount) {
 			errs = append(errs, field.NotSupported(fldPath.Child("procMount"), *sc.ProcMount, procMountTypes))
 		}
 		if hostUsers && *sc.ProcMount == corev1.UnmaskedProcMount {

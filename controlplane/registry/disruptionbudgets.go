@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"slices"
+
 	policyv1 "k8s.io/api/policy/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -42,7 +44,7 @@ func validatePDBSpec(spec *policyv1.PodDisruptionBudgetSpec) field.ErrorList {
 		errs = append(errs, validateNotMoreThan100Percent(*spec.MaxUnavailable, p.Child("maxUnavailable"))...)
 	}
 	errs = append(errs, metav1validation.ValidateLabelSelector(spec.Selector, metav1validation.LabelSelectorValidationOptions{}, p.Child("selector"))...)
-	if e := spec.UnhealthyPodEvictionPolicy; e != nil && !contains(unhealthyPodEvictionPolicies, string(*e)) {
+	if e := spec.UnhealthyPodEvictionPolicy; e != nil && !slices.Contains(unhealthyPodEvictionPolicies, string(*e)) {
 		errs = append(errs, field.NotSupported(p.Child("unhealthyPodEvictionPolicy"), *e, unhealthyPodEvictionPolicies))
 	}
 	return errs

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"net"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -113,9 +114,7 @@ func validateEndpointPort(port *corev1.EndpointPort, requireName bool, fldPath *
 	} else if port.Name != "" {
 		errs = append(errs, validateDNS1123Label(port.Name, fldPath.Child("name"))...)
 	}
-	for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-		errs = append(errs, field.Invalid(fldPath.Child("port"), port.Port, msg))
-	}
+	errs = append(errs, invalidEach(fldPath.Child("port"), port.Port, validation.IsValidPortNum(int(port.Port)))...)
 	errs = append(errs, validateProtocol(port.Protocol, fldPath.Child("protocol"))...)
 	if port.AppProtocol != nil {
 		errs = append(errs, validateQualifiedName(*port.AppProtocol, fldPath.Child("appProtocol"))...)
@@ -139,7 +138,7 @@ func validateEndpointSlice(es *discoveryv1.EndpointSlice) field.ErrorList {
 	typePath := field.NewPath("addressType")
 	if es.AddressType == "" {
 		errs = append(errs, field.Required(typePath, ""))
-	} else if !contains(addressTypes, string(es.AddressType)) {
+	} else if !slices.Contains(addressTypes, string(es.AddressType)) {
 		errs = append(errs, field.NotSupported(typePath, es.AddressType, addressTypes))
 	}
 	errs = append(errs, validateSliceEndpoints(es.Endpoints, es.AddressType, field.NewPath("endpoints"))...)
@@ -195,9 +194,7 @@ func validateSliceEndpoints(endpoints []discoveryv1.Endpoint, addrType discovery
 					errs = append(errs, field.Duplicate(np, z.Name))
 				}
 				zones[z.Name] = true
-				for _, msg := range validation.IsValidLabelValue(z.Name) {
-					errs = append(errs, field.Invalid(np, z.Name, msg))
-				}
+				errs = append(errs, invalidEach(np, z.Name, validation.IsValidLabelValue(z.Name))...)
 			}
 		}
 	}
@@ -222,7 +219,7 @@ func validateSlicePorts(ports []discoveryv1.EndpointPort, fldPath *field.Path) f
 		names[name] = true
 		if port.Protocol == nil {
 			errs = append(errs, field.Required(p.Child("protocol"), ""))
-		} else if !contains(portProtocols, *port.Protocol) {
+		} else if !slices.Contains(portProtocols, *port.Protocol) {
 			errs = append(errs, field.NotSupported(p.Child("protocol"), *port.Protocol, portProtocols))
 		}
 		if port.AppProtocol != nil {

@@ -198,9 +198,7 @@ func validateEventLegacy(ev *corev1.Event, controllerField string) field.ErrorLi
 			errs = append(errs, field.Invalid(field.NewPath("message"), "", fmt.Sprintf("can have at most %v characters", noteLengthLimit)))
 		}
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(ev.Namespace) {
-		errs = append(errs, field.Invalid(field.NewPath("namespace"), ev.Namespace, msg))
-	}
+	errs = append(errs, invalidEach(field.NewPath("namespace"), ev.Namespace, validation.IsDNS1123Subdomain(ev.Namespace))...)
 	return errs
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,7 +311,7 @@ func validateJobSpecCommon(spec *batchv1.JobSpec, fldPath *field.Path) field.Err
 			if *p != batchv1.Failed {
 				errs = append(errs, field.NotSupported(rp, *p, []batchv1.PodReplacementPolicy{batchv1.Failed}))
 			}
-		} else if !contains(podReplacementPolices, *p) {
+		} else if !slices.Contains(podReplacementPolices, *p) {
 			errs = append(errs, field.NotSupported(rp, *p, podReplacementPolices))
 		}
 	}
@@ -376,7 +377,7 @@ func validatePodFailurePolicy(spec *batchv1.JobSpec, fldPath *field.Path) field.
 			if spec.BackoffLimitPerIndex == nil {
 				errs = append(errs, field.Invalid(ap, rule.Action, "requires the backoffLimitPerIndex to be set"))
 			}
-		case !contains(podFailureActions, rule.Action):
+		case !slices.Contains(podFailureActions, rule.Action):
 			errs = append(errs, field.NotSupported(ap, rule.Action, podFailureActions))
 		}
 		if rule.OnExitCodes != nil {
@@ -393,7 +394,7 @@ func validatePodFailurePolicy(spec *batchv1.JobSpec, fldPath *field.Path) field.
 				switch {
 				case c.Status == "":
 					errs = append(errs, field.Required(pp.Child("status"), fmt.Sprintf("valid values: %q", conditionStatuses)))
-				case !contains(conditionStatuses, c.Status):
+				case !slices.Contains(conditionStatuses, c.Status):
 					errs = append(errs, field.NotSupported(pp.Child("status"), c.Status, conditionStatuses))
 				}
 			}
@@ -416,7 +417,7 @@ func validateOnExitCodes(req *batchv1.PodFailurePolicyOnExitCodesRequirement, fl
 	switch {
 	case req.Operator == "":
 		errs = append(errs, field.Required(op, fmt.Sprintf("valid values: %q", exitCodeOperators)))
-	case !contains(exitCodeOperators, req.Operator):
+	case !slices.Contains(exitCodeOperators, req.Operator):
 		errs = append(errs, field.NotSupported(op, req.Operator, exitCodeOperators))
 	}
 	if req.ContainerName != nil && !containers[*req.ContainerName] {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"reflect"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -15,7 +16,7 @@ func setFieldsExcept(v any, allowed ...string) []string {
 	var set []string
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
-		if contains(allowed, f.Name) || rv.Field(i).IsZero() {
+		if slices.Contains(allowed, f.Name) || rv.Field(i).IsZero() {
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(f.Name)

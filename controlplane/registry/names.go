@@ -17,34 +17,28 @@ var (
 )
 
 func validateDNS1123Label(value string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(value) {
-		errs = append(errs, field.Invalid(fldPath, value, msg))
-	}
-	return errs
+	return invalidEach(fldPath, value, validation.IsDNS1123Label(value))
 }
 
 func validateDNS1123Subdomain(value string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(value) {
-		errs = append(errs, field.Invalid(fldPath, value, msg))
-	}
-	return errs
+	return invalidEach(fldPath, value, validation.IsDNS1123Subdomain(value))
 }
 
 func validateQualifiedName(value string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(value) {
-		errs = append(errs, field.Invalid(fldPath, value, msg))
-	}
-	return errs
+	return invalidEach(fldPath, value, validation.IsQualifiedName(value))
 }
 
 // validateObjectName reports a reference to an object whose names follow nameFn.
 func validateObjectName(name string, nameFn apimachineryvalidation.ValidateNameFunc, fldPath *field.Path) field.ErrorList {
+	return invalidEach(fldPath, name, nameFn(name, false))
+}
+
+// invalidEach is one Invalid error at fldPath for each message of a check of value
+// (validation.IsDNS1123Label and the like).
+func invalidEach(fldPath *field.Path, value any, msgs []string) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range nameFn(name, false) {
-		errs = append(errs, field.Invalid(fldPath, name, msg))
+	for _, msg := range msgs {
+		errs = append(errs, field.Invalid(fldPath, value, msg))
 	}
 	return errs
 }

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/fields"
@@ -19,7 +21,7 @@ func init() {
 			// The name may have just been generated.
 			labelNamespaceName(ns)
 			ns.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
-			if !contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
+			if !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 				ns.Spec.Finalizers = append(ns.Spec.Finalizers, corev1.FinalizerKubernetes)
 			}
 		},

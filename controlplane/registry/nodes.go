@@ -126,10 +126,10 @@ func validateNodeTaints(taints []corev1.Taint) field.ErrorList {
 
 func validateNodeResources(node *corev1.Node) field.ErrorList {
 	var errs field.ErrorList
-	for _, name := range sortedResourceNames(node.Status.Capacity) {
+	for _, name := range sortedKeys(node.Status.Capacity) {
 		errs = append(errs, validateResourceQuantity(name, node.Status.Capacity[name], field.NewPath("status", "capacity", string(name)))...)
 	}
-	for _, name := range sortedResourceNames(node.Status.Allocatable) {
+	for _, name := range sortedKeys(node.Status.Allocatable) {
 		errs = append(errs, validateResourceQuantity(name, node.Status.Allocatable[name], field.NewPath("status", "allocatable", string(name)))...)
 	}
 	return errs

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,48 +91,22 @@ func applyMatchLabelKeys(pod *corev1.Pod) {
 			}
 		}
 	}
-	for _, terms := range []struct {
-		required  []corev1.PodAffinityTerm
-		preferred []corev1.WeightedPodAffinityTerm
-	}{
-		{podAffinityRequired(a.PodAffinity), podAffinityPreferred(a.PodAffinity)},
-		{podAntiAffinityRequired(a.PodAntiAffinity), podAntiAffinityPreferred(a.PodAntiAffinity)},
-	} {
-		for i := range terms.preferred {
-			apply(&terms.preferred[i].PodAffinityTerm)
+	if pa := a.PodAffinity; pa != nil {
+		for i := range pa.PreferredDuringSchedulingIgnoredDuringExecution {
+			apply(&pa.PreferredDuringSchedulingIgnoredDuringExecution[i].PodAffinityTerm)
 		}
-		for i := range terms.required {
-			apply(&terms.required[i])
+		for i := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
+			apply(&pa.RequiredDuringSchedulingIgnoredDuringExecution[i])
 		}
 	}
-}
-
-func podAffinityRequired(a *corev1.PodAffinity) []corev1.PodAffinityTerm {
-	if a == nil {
-		return nil
+	if pa := a.PodAntiAffinity; pa != nil {
+		for i := range pa.PreferredDuringSchedulingIgnoredDuringExecution {
+			apply(&pa.PreferredDuringSchedulingIgnoredDuringExecution[i].PodAffinityTerm)
+		}
+		for i := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
+			apply(&pa.RequiredDuringSchedulingIgnoredDuringExecution[i])
+		}
 	}
-	return a.RequiredDuringSchedulingIgnoredDuringExecution
-}
-
-func podAffinityPreferred(a *corev1.PodAffinity) []corev1.WeightedPodAffinityTerm {
-	if a == nil {
-		return nil
-	}
-	return a.PreferredDuringSchedulingIgnoredDuringExecution
-}
-
-func podAntiAffinityRequired(a *corev1.PodAntiAffinity) []corev1.PodAffinityTerm {
-	if a == nil {
-		return nil
-	}
-	return a.RequiredDuringSchedulingIgnoredDuringExecution
-}
-
-func podAntiAffinityPreferred(a *corev1.PodAntiAffinity) []corev1.WeightedPodAffinityTerm {
-	if a == nil {
-		return nil
-	}
-	return a.PreferredDuringSchedulingIgnoredDuringExecution
 }
 
 // dropDisabledPodSpecFields clears the fields of features kube-apiserver v1.32 ships
@@ -447,7 +422,7 @@ func validatePodStatusUpdate(pod, old *corev1.Pod) field.ErrorList {
 	var errs field.ErrorList
 	system := []corev1.PodConditionType{corev1.PodScheduled, corev1.PodReady, corev1.PodInitialized}
 	for i, c := range pod.Status.Conditions {
-		if !contains(system, c.Type) {
+		if !slices.Contains(system, c.Type) {
 			errs = append(errs, validateQualifiedName(string(c.Type), field.NewPath("metadata", "conditions").Index(i).Child("Type"))...)
 		}
 	}

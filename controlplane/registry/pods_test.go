@@ -388,3 +388,46 @@ func TestValidateBinding(t *testing.T) {
 		"target.name: Required value",
 	})
 }
+
+// An affinity term's matchLabelKeys and mismatchLabelKeys become selector expressions on
+// the pod's own label values at creation, in every kind of term.
+func TestPodMatchLabelKeys(t *testing.T) {
+	term := func() corev1.PodAffinityTerm {
+		return corev1.PodAffinityTerm{
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			TopologyKey:       "kubernetes.io/hostname",
+			MatchLabelKeys:    []string{"pod-template-hash"},
+			MismatchLabelKeys: []string{"tenant"},
+		}
+	}
+	pod := scenarioObject[*corev1.Pod](t, "01-twocontainers-pod.yaml", "twocontainers")
+	pod.Labels = map[string]string{"app": "web", "pod-template-hash": "abc", "tenant": "t1"}
+	pod.Spec.Affinity = &corev1.Affinity{
+		PodAffinity: &corev1.PodAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution:  []corev1.PodAffinityTerm{term()},
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: term()}},
+		},
+		PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution:  []corev1.PodAffinityTerm{term()},
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: term()}},
+		},
+	}
+	if errs := createObject(t, Pods, pod); len(errs) != 0 {
+		t.Fatalf("create: %v", errs.ToAggregate())
+	}
+	want := []metav1.LabelSelectorRequirement{
+		{Key: "pod-template-hash", Operator: metav1.LabelSelectorOpIn, Values: []string{"abc"}},
+		{Key: "tenant", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"t1"}},
+	}
+	a := pod.Spec.Affinity
+	for name, got := range map[string]*corev1.PodAffinityTerm{
+		"affinity required":       &a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0],
+		"affinity preferred":      &a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm,
+		"anti-affinity required":  &a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0],
+		"anti-affinity preferred": &a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm,
+	} {
+		if diff := cmp.Diff(want, got.LabelSelector.MatchExpressions); diff != "" {
+			t.Errorf("%s: expressions (-want +got):\n%s", name, diff)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -509,24 +510,16 @@ func validatePodSecurityContext(spec *corev1.PodSpec, fldPath *field.Path) field
 	}
 	var errs field.ErrorList
 	if sc.FSGroup != nil {
-		for _, msg := range validation.IsValidGroupID(*sc.FSGroup) {
-			errs = append(errs, field.Invalid(fldPath.Child("fsGroup"), *sc.FSGroup, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("fsGroup"), *sc.FSGroup, validation.IsValidGroupID(*sc.FSGroup))...)
 	}
 	if sc.RunAsUser != nil {
-		for _, msg := range validation.IsValidUserID(*sc.RunAsUser) {
-			errs = append(errs, field.Invalid(fldPath.Child("runAsUser"), *sc.RunAsUser, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("runAsUser"), *sc.RunAsUser, validation.IsValidUserID(*sc.RunAsUser))...)
 	}
 	if sc.RunAsGroup != nil {
-		for _, msg := range validation.IsValidGroupID(*sc.RunAsGroup) {
-			errs = append(errs, field.Invalid(fldPath.Child("runAsGroup"), *sc.RunAsGroup, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("runAsGroup"), *sc.RunAsGroup, validation.IsValidGroupID(*sc.RunAsGroup))...)
 	}
 	for i, gid := range sc.SupplementalGroups {
-		for _, msg := range validation.IsValidGroupID(gid) {
-			errs = append(errs, field.Invalid(fldPath.Child("supplementalGroups").Index(i), gid, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("supplementalGroups").Index(i), gid, validation.IsValidGroupID(gid))...)
 	}
 	if spec.ShareProcessNamespace != nil && spec.HostPID && *spec.ShareProcessNamespace {
 		errs = append(errs, field.Invalid(fldPath.Child("shareProcessNamespace"), *spec.ShareProcessNamespace, "ShareProcessNamespace and HostPID cannot both be enabled"))
@@ -552,7 +545,7 @@ func validatePodSecurityContext(spec *corev1.PodSpec, fldPath *field.Path) field
 	}
 	if sc.FSGroupChangePolicy != nil {
 		policies := []corev1.PodFSGroupChangePolicy{corev1.FSGroupChangeAlways, corev1.FSGroupChangeOnRootMismatch}
-		if !contains(policies, *sc.FSGroupChangePolicy) {
+		if !slices.Contains(policies, *sc.FSGroupChangePolicy) {
 			errs = append(errs, field.NotSupported(fldPath.Child("fsGroupChangePolicy"), sc.FSGroupChangePolicy, policies))
 		}
 	}
@@ -635,7 +628,7 @@ func validatePodAffinityTerm(t corev1.PodAffinityTerm, fldPath *field.Path) fiel
 		}
 	}
 	for i, k := range t.MatchLabelKeys {
-		if contains(t.MismatchLabelKeys, k) {
+		if slices.Contains(t.MismatchLabelKeys, k) {
 			errs = append(errs, field.Invalid(fldPath.Child("matchLabelKeys").Index(i), k, "exists in both matchLabelKeys and mismatchLabelKeys"))
 		}
 	}
@@ -682,9 +675,7 @@ func validateNodeSelectorTerm(term corev1.NodeSelectorTerm, allowInvalidValues b
 		errs = append(errs, metav1validation.ValidateLabelName(req.Key, p.Child("key"))...)
 		if !allowInvalidValues {
 			for k, v := range req.Values {
-				for _, msg := range validation.IsValidLabelValue(v) {
-					errs = append(errs, field.Invalid(p.Child("values").Index(k), v, msg))
-				}
+				errs = append(errs, invalidEach(p.Child("values").Index(k), v, validation.IsValidLabelValue(v))...)
 			}
 		}
 	}
@@ -769,7 +760,7 @@ func validateTaintEffect(effect corev1.TaintEffect, allowEmpty bool, fldPath *fi
 	if !allowEmpty && effect == "" {
 		return field.ErrorList{field.Required(fldPath, "")}
 	}
-	if !contains(taintEffects, effect) {
+	if !slices.Contains(taintEffects, effect) {
 		return field.ErrorList{field.NotSupported(fldPath, effect, taintEffects)}
 	}
 	return nil
@@ -819,7 +810,7 @@ func validateTopologySpreadConstraints(constraints []corev1.TopologySpreadConstr
 		if c.TopologyKey == "" {
 			errs = append(errs, field.Required(p.Child("topologyKey"), "can not be empty"))
 		}
-		if !contains(unsatisfiableActs, c.WhenUnsatisfiable) {
+		if !slices.Contains(unsatisfiableActs, c.WhenUnsatisfiable) {
 			errs = append(errs, field.NotSupported(p.Child("whenUnsatisfiable"), c.WhenUnsatisfiable, unsatisfiableActs))
 		}
 		for _, rest := range constraints[i+1:] {
@@ -841,7 +832,7 @@ func validateTopologySpreadConstraints(constraints []corev1.TopologySpreadConstr
 			name   string
 			policy *corev1.NodeInclusionPolicy
 		}{{"nodeAffinityPolicy", c.NodeAffinityPolicy}, {"nodeTaintsPolicy", c.NodeTaintsPolicy}} {
-			if np.policy != nil && !contains(nodeInclusions, *np.policy) {
+			if np.policy != nil && !slices.Contains(nodeInclusions, *np.policy) {
 				errs = append(errs, field.NotSupported(p.Child(np.name), np.policy, nodeInclusions))
 			}
 		}

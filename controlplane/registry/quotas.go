@@ -96,7 +96,7 @@ func validateLimitRange(lr *corev1.LimitRange) field.ErrorList {
 		}
 		keys := map[corev1.ResourceName]bool{}
 		check := func(list corev1.ResourceList, child string) {
-			for _, name := range sortedResourceNames(list) {
+			for _, name := range sortedKeys(list) {
 				errs = append(errs, nameFn(name, p.Child(child).Key(string(name)))...)
 				keys[name] = true
 			}
@@ -122,26 +122,15 @@ func validateLimitRange(lr *corev1.LimitRange) field.ErrorList {
 			}
 		}
 		check(item.MaxLimitRequestRatio, "maxLimitRequestRatio")
-		for _, name := range sortedResourceNames(keysAsList(keys)) {
+		for _, name := range sortedKeys(keys) {
 			errs = append(errs, validateLimitValues(item, name, p)...)
 		}
 	}
 	return errs
 }
 
-func keysAsList(keys map[corev1.ResourceName]bool) corev1.ResourceList {
-	l := corev1.ResourceList{}
-	for k := range keys {
-		l[k] = resource.Quantity{}
-	}
-	return l
-}
-
 func validateLimitType(t corev1.LimitType, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(string(t)) {
-		errs = append(errs, field.Invalid(fldPath, t, msg))
-	}
+	errs := invalidEach(fldPath, t, validation.IsQualifiedName(string(t)))
 	if len(errs) == 0 && !strings.Contains(string(t), "/") && !limitTypes[t] {
 		errs = append(errs, field.Invalid(fldPath, t, "must be a standard limit type or fully qualified"))
 	}
@@ -230,7 +219,7 @@ func validateQuotaSpec(spec *corev1.ResourceQuotaSpec) field.ErrorList {
 			if !quotaScopes[scope] {
 				errs = append(errs, field.Invalid(sp, spec.Scopes, "unsupported scope"))
 			}
-			for _, name := range sortedResourceNames(spec.Hard) {
+			for _, name := range sortedKeys(spec.Hard) {
 				if standardQuotaResources[name] && !scopeAllows(scope, name) {
 					errs = append(errs, field.Invalid(sp, spec.Scopes, "unsupported scope applied to resource"))
 				}
@@ -246,7 +235,7 @@ func validateQuotaSpec(spec *corev1.ResourceQuotaSpec) field.ErrorList {
 			if !quotaScopes[req.ScopeName] {
 				errs = append(errs, field.Invalid(mp.Child("scopeName"), req.ScopeName, "unsupported scope"))
 			}
-			for _, name := range sortedResourceNames(spec.Hard) {
+			for _, name := range sortedKeys(spec.Hard) {
 				if standardQuotaResources[name] && !scopeAllows(req.ScopeName, name) {
 					errs = append(errs, field.Invalid(mp, spec.ScopeSelector, "unsupported scope applied to resource"))
 				}
@@ -293,7 +282,7 @@ func conflictingScopes(seen map[corev1.ResourceQuotaScope]bool, fldPath *field.P
 
 func validateQuotaList(list corev1.ResourceList, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, name := range sortedResourceNames(list) {
+	for _, name := range sortedKeys(list) {
 		p := fldPath.Key(string(name))
 		errs = append(errs, validateQuotaResourceName(name, p)...)
 		errs = append(errs, validateResourceQuantity(name, list[name], p)...)

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,24 +33,10 @@ func defaultResourceList(list corev1.ResourceList) {
 	}
 }
 
-// sortedResourceNames lets validation walk a resource list in a stable order, so one
-// input always gives the same error list.
-func sortedResourceNames(list corev1.ResourceList) []corev1.ResourceName {
-	names := make([]corev1.ResourceName, 0, len(list))
-	for name := range list {
-		names = append(names, name)
-	}
-	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
-	return names
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// sortedKeys lets validation walk a map (a resource list, data, options) in a stable
+// order, so one input always gives the same error list.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func validateNonnegative(value int64, fldPath *field.Path) field.ErrorList {
@@ -138,10 +126,7 @@ func isIntegerResourceName(name corev1.ResourceName) bool {
 
 // validateResourceName: a qualified name, and unprefixed only if Kubernetes defines it.
 func validateResourceName(name corev1.ResourceName, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(string(name)) {
-		errs = append(errs, field.Invalid(fldPath, name, msg))
-	}
+	errs := invalidEach(fldPath, name, validation.IsQualifiedName(string(name)))
 	if len(errs) != 0 {
 		return errs
 	}
@@ -201,7 +186,7 @@ func validateContainerResources(req *corev1.ResourceRequirements, podClaims map[
 	var errs field.ErrorList
 	limPath, reqPath := fldPath.Child("limits"), fldPath.Child("requests")
 	limCPUOrMemory, reqCPUOrMemory, hugePages := false, false, false
-	for _, name := range sortedResourceNames(req.Limits) {
+	for _, name := range sortedKeys(req.Limits) {
 		q := req.Limits[name]
 		p := limPath.Key(string(name))
 		errs = append(errs, validateContainerResourceName(name, p)...)
@@ -216,7 +201,7 @@ func validateContainerResources(req *corev1.ResourceRequirements, podClaims map[
 			limCPUOrMemory = true
 		}
 	}
-	for _, name := range sortedResourceNames(req.Requests) {
+	for _, name := range sortedKeys(req.Requests) {
 		q := req.Requests[name]
 		p := reqPath.Key(string(name))
 		errs = append(errs, validateContainerResourceName(name, p)...)

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -182,25 +183,13 @@ func normalizeClusterIPs(svc, old *corev1.Service) {
 	if len(old.Spec.ClusterIPs) > 0 && len(spec.ClusterIPs) == 0 && old.Spec.ClusterIP == spec.ClusterIP {
 		spec.ClusterIPs = old.Spec.ClusterIPs
 	}
-	if old.Spec.ClusterIP != spec.ClusterIP && sameStrings(old.Spec.ClusterIPs, spec.ClusterIPs) {
+	if old.Spec.ClusterIP != spec.ClusterIP && slices.Equal(old.Spec.ClusterIPs, spec.ClusterIPs) {
 		if old.Spec.ClusterIP != "" && spec.ClusterIP == "" {
 			spec.ClusterIPs = nil
 		} else {
 			spec.ClusterIPs = []string{spec.ClusterIP}
 		}
 	}
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // initIPFamilies settles the IP family fields of an IPv4-only cluster, as kube-apiserver
@@ -247,11 +236,11 @@ func initIPFamilies(svc, old *corev1.Service) {
 // when the user left it as it was.
 func dropTypeDependentFields(svc, old *corev1.Service) {
 	if old.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.Type == corev1.ServiceTypeExternalName {
-		if old.Spec.ClusterIP == svc.Spec.ClusterIP && sameStrings(old.Spec.ClusterIPs, svc.Spec.ClusterIPs) {
+		if old.Spec.ClusterIP == svc.Spec.ClusterIP && slices.Equal(old.Spec.ClusterIPs, svc.Spec.ClusterIPs) {
 			svc.Spec.ClusterIP = ""
 			svc.Spec.ClusterIPs = nil
 		}
-		if sameFamilies(old.Spec.IPFamilies, svc.Spec.IPFamilies) {
+		if slices.Equal(old.Spec.IPFamilies, svc.Spec.IPFamilies) {
 			svc.Spec.IPFamilies = nil
 		}
 		if ptr.Deref(old.Spec.IPFamilyPolicy, "") == ptr.Deref(svc.Spec.IPFamilyPolicy, "") {
@@ -280,18 +269,6 @@ func dropTypeDependentFields(svc, old *corev1.Service) {
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
 	}
-}
-
-func sameFamilies(a, b []corev1.IPFamily) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func sameNodePorts(a, b *corev1.Service) bool {
@@ -383,7 +360,7 @@ func validateService(svc *corev1.Service) field.ErrorList {
 	}
 	if spec.SessionAffinity == "" {
 		errs = append(errs, field.Required(specPath.Child("sessionAffinity"), ""))
-	} else if !contains(sessionAffinities, spec.SessionAffinity) {
+	} else if !slices.Contains(sessionAffinities, spec.SessionAffinity) {
 		errs = append(errs, field.NotSupported(specPath.Child("sessionAffinity"), spec.SessionAffinity, sessionAffinities))
 	}
 	switch spec.SessionAffinity {
@@ -405,7 +382,7 @@ func validateService(svc *corev1.Service) field.ErrorList {
 	}
 	if spec.Type == "" {
 		errs = append(errs, field.Required(specPath.Child("type"), ""))
-	} else if !contains(serviceTypes, spec.Type) {
+	} else if !slices.Contains(serviceTypes, spec.Type) {
 		errs = append(errs, field.NotSupported(specPath.Child("type"), spec.Type, serviceTypes))
 	}
 	if spec.Type == corev1.ServiceTypeClusterIP {
@@ -475,9 +452,7 @@ func validateServicePort(sp *corev1.ServicePort, requireName bool, names map[str
 			names[sp.Name] = true
 		}
 	}
-	for _, msg := range validation.IsValidPortNum(int(sp.Port)) {
-		errs = append(errs, field.Invalid(fldPath.Child("port"), sp.Port, msg))
-	}
+	errs = append(errs, invalidEach(fldPath.Child("port"), sp.Port, validation.IsValidPortNum(int(sp.Port)))...)
 	errs = append(errs, validateProtocol(sp.Protocol, fldPath.Child("protocol"))...)
 	errs = append(errs, validatePortNumOrName(sp.TargetPort, fldPath.Child("targetPort"))...)
 	if sp.AppProtocol != nil {
@@ -540,7 +515,7 @@ func validateClusterIPFields(svc *corev1.Service) field.ErrorList {
 	seen := map[corev1.IPFamily]bool{}
 	for i, f := range spec.IPFamilies {
 		p := field.NewPath("spec", "ipFamilies").Index(i)
-		if !contains(ipFamilies, f) {
+		if !slices.Contains(ipFamilies, f) {
 			errs = append(errs, field.NotSupported(p, f, ipFamilies))
 		}
 		if seen[f] {
@@ -548,7 +523,7 @@ func validateClusterIPFields(svc *corev1.Service) field.ErrorList {
 		}
 		seen[f] = true
 	}
-	if spec.IPFamilyPolicy != nil && !contains(ipFamilyPolicies, *spec.IPFamilyPolicy) {
+	if spec.IPFamilyPolicy != nil && !slices.Contains(ipFamilyPolicies, *spec.IPFamilyPolicy) {
 		errs = append(errs, field.NotSupported(field.NewPath("spec", "ipFamilyPolicy"), spec.IPFamilyPolicy, ipFamilyPolicies))
 	}
 	invalid := false
@@ -652,7 +627,7 @@ func validateTrafficPolicies(svc *corev1.Service) field.ErrorList {
 		}
 	} else if spec.ExternalTrafficPolicy == "" {
 		errs = append(errs, field.Required(p.Child("externalTrafficPolicy"), ""))
-	} else if !contains(externalPolicies, spec.ExternalTrafficPolicy) {
+	} else if !slices.Contains(externalPolicies, spec.ExternalTrafficPolicy) {
 		errs = append(errs, field.NotSupported(p.Child("externalTrafficPolicy"), spec.ExternalTrafficPolicy, externalPolicies))
 	}
 	if !needsHealthCheck(svc) {
@@ -661,15 +636,13 @@ func validateTrafficPolicies(svc *corev1.Service) field.ErrorList {
 		}
 	} else if spec.HealthCheckNodePort != 0 {
 		// Zero is fine here: the allocator has not given it a port yet.
-		for _, msg := range validation.IsValidPortNum(int(spec.HealthCheckNodePort)) {
-			errs = append(errs, field.Invalid(p.Child("healthCheckNodePort"), spec.HealthCheckNodePort, msg))
-		}
+		errs = append(errs, invalidEach(p.Child("healthCheckNodePort"), spec.HealthCheckNodePort, validation.IsValidPortNum(int(spec.HealthCheckNodePort)))...)
 	}
 	if spec.InternalTrafficPolicy == nil {
 		if spec.Type == corev1.ServiceTypeNodePort || spec.Type == corev1.ServiceTypeLoadBalancer || spec.Type == corev1.ServiceTypeClusterIP {
 			errs = append(errs, field.Required(p.Child("internalTrafficPolicy"), ""))
 		}
-	} else if !contains(internalPolicies, *spec.InternalTrafficPolicy) {
+	} else if !slices.Contains(internalPolicies, *spec.InternalTrafficPolicy) {
 		errs = append(errs, field.NotSupported(p.Child("internalTrafficPolicy"), *spec.InternalTrafficPolicy, internalPolicies))
 	}
 	if td := spec.TrafficDistribution; td != nil && *td != corev1.ServiceTrafficDistributionPreferClose {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/google/go-cmp/cmp"
@@ -177,12 +178,12 @@ func validateAccessModes(modes []corev1.PersistentVolumeAccessMode, fldPath *fie
 	var errs field.ErrorList
 	rwop, other := false, false
 	for _, m := range modes {
-		if !contains(accessModes, m) {
+		if !slices.Contains(accessModes, m) {
 			errs = append(errs, field.NotSupported(fldPath, m, accessModes))
 		}
 		if m == corev1.ReadWriteOncePod {
 			rwop = true
-		} else if contains(accessModes, m) {
+		} else if slices.Contains(accessModes, m) {
 			other = true
 		}
 	}
@@ -208,12 +209,12 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, pvName string, fldPath *f
 	if _, ok := spec.Capacity[corev1.ResourceStorage]; !ok || len(spec.Capacity) > 1 {
 		errs = append(errs, field.NotSupported(fldPath.Child("capacity"), spec.Capacity, []corev1.ResourceName{corev1.ResourceStorage}))
 	}
-	for _, name := range sortedResourceNames(spec.Capacity) {
+	for _, name := range sortedKeys(spec.Capacity) {
 		p := fldPath.Child("capacity").Key(string(name))
 		errs = append(errs, validateBasicResource(spec.Capacity[name], p)...)
 		errs = append(errs, validatePositiveQuantity(spec.Capacity[name], p)...)
 	}
-	if spec.PersistentVolumeReclaimPolicy != "" && !contains(pvReclaims, spec.PersistentVolumeReclaimPolicy) {
+	if spec.PersistentVolumeReclaimPolicy != "" && !slices.Contains(pvReclaims, spec.PersistentVolumeReclaimPolicy) {
 		errs = append(errs, field.NotSupported(fldPath.Child("persistentVolumeReclaimPolicy"), spec.PersistentVolumeReclaimPolicy, pvReclaims))
 	}
 	nodeAffinity := false
@@ -373,7 +374,7 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, pvName string, fldPath *f
 	if spec.StorageClassName != "" {
 		errs = append(errs, validateObjectName(spec.StorageClassName, nameIsSubdomain, fldPath.Child("storageClassName"))...)
 	}
-	if spec.VolumeMode != nil && !contains(volumeModes, *spec.VolumeMode) {
+	if spec.VolumeMode != nil && !slices.Contains(volumeModes, *spec.VolumeMode) {
 		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *spec.VolumeMode, volumeModes))
 	}
 	return errs
@@ -443,7 +444,7 @@ func validatePVCSpec(spec *corev1.PersistentVolumeClaimSpec, fldPath *field.Path
 	if spec.StorageClassName != nil && *spec.StorageClassName != "" {
 		errs = append(errs, validateObjectName(*spec.StorageClassName, nameIsSubdomain, fldPath.Child("storageClassName"))...)
 	}
-	if spec.VolumeMode != nil && !contains(volumeModes, *spec.VolumeMode) {
+	if spec.VolumeMode != nil && !slices.Contains(volumeModes, *spec.VolumeMode) {
 		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *spec.VolumeMode, volumeModes))
 	}
 	if ds := spec.DataSource; ds != nil {
@@ -477,9 +478,7 @@ func validateDataSource(name, kind string, apiGroup *string, fldPath *field.Path
 		errs = append(errs, field.Invalid(fldPath, kind, "must be 'PersistentVolumeClaim' when referencing the default apiGroup"))
 	}
 	if group != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(group) {
-			errs = append(errs, field.Invalid(fldPath.Child("apiGroup"), group, msg))
-		}
+		errs = append(errs, invalidEach(fldPath.Child("apiGroup"), group, validation.IsDNS1123Subdomain(group))...)
 	}
 	return errs
 }
@@ -530,7 +529,7 @@ func validatePVCStatusUpdate(pvc, old *corev1.PersistentVolumeClaim) field.Error
 	if len(pvc.Spec.AccessModes) == 0 {
 		errs = append(errs, field.Required(field.NewPath("Spec", "accessModes"), ""))
 	}
-	for _, name := range sortedResourceNames(pvc.Status.Capacity) {
+	for _, name := range sortedKeys(pvc.Status.Capacity) {
 		errs = append(errs, validateBasicResource(pvc.Status.Capacity[name], field.NewPath("status", "capacity").Key(string(name)))...)
 	}
 	return errs
@@ -554,12 +553,12 @@ func validateStorageClass(sc *storagev1.StorageClass) field.ErrorList {
 		errs = append(errs, validateQualifiedName(strings.ToLower(sc.Provisioner), field.NewPath("provisioner"))...)
 	}
 	errs = append(errs, validateProvisionerParameters(sc.Parameters, field.NewPath("parameters"))...)
-	if sc.ReclaimPolicy != nil && *sc.ReclaimPolicy != "" && !contains(storageClassReclaims, string(*sc.ReclaimPolicy)) {
+	if sc.ReclaimPolicy != nil && *sc.ReclaimPolicy != "" && !slices.Contains(storageClassReclaims, string(*sc.ReclaimPolicy)) {
 		errs = append(errs, field.NotSupported(field.NewPath("reclaimPolicy"), sc.ReclaimPolicy, storageClassReclaims))
 	}
 	if sc.VolumeBindingMode == nil {
 		errs = append(errs, field.Required(field.NewPath("volumeBindingMode"), ""))
-	} else if !contains(bindingModes, string(*sc.VolumeBindingMode)) {
+	} else if !slices.Contains(bindingModes, string(*sc.VolumeBindingMode)) {
 		errs = append(errs, field.NotSupported(field.NewPath("volumeBindingMode"), sc.VolumeBindingMode, bindingModes))
 	}
 	var seen []map[string][]string
@@ -572,7 +571,7 @@ func validateStorageClass(sc *storagev1.StorageClass) field.ErrorList {
 				errs = append(errs, field.Required(rp.Child("values"), ""))
 			}
 			for k, v := range req.Values {
-				if contains(req.Values[:k], v) {
+				if slices.Contains(req.Values[:k], v) {
 					errs = append(errs, field.Duplicate(rp.Child("values").Index(k), v))
 				}
 			}
@@ -622,4 +621,32 @@ func validateStorageClassUpdate(sc, old *storagev1.StorageClass) field.ErrorList
 		errs = append(errs, field.Forbidden(field.NewPath("reclaimPolicy"), "updates to reclaimPolicy are forbidden."))
 	}
 	return append(errs, apimachineryvalidation.ValidateImmutableField(sc.VolumeBindingMode, old.VolumeBindingMode, field.NewPath("volumeBindingMode"))...)
+}
+
+// Annotations that make a StorageClass the cluster's default.
+const (
+	AnnotationDefaultStorageClass     = "storageclass.kubernetes.io/is-default-class"
+	AnnotationBetaDefaultStorageClass = "storageclass.beta.kubernetes.io/is-default-class"
+)
+
+// IsDefaultStorageClass says whether sc is marked as the cluster's default class.
+func IsDefaultStorageClass(sc *storagev1.StorageClass) bool {
+	return sc.Annotations[AnnotationDefaultStorageClass] == "true" || sc.Annotations[AnnotationBetaDefaultStorageClass] == "true"
+}
+
+// DefaultStorageClass is the class claims without one get, as kube-apiserver's
+// DefaultStorageClass admission picks it: the newest of those marked default (by name
+// on a tie), or nil.
+func DefaultStorageClass(classes []*storagev1.StorageClass) *storagev1.StorageClass {
+	var chosen *storagev1.StorageClass
+	for _, sc := range classes {
+		if !IsDefaultStorageClass(sc) {
+			continue
+		}
+		if chosen == nil || sc.CreationTimestamp.After(chosen.CreationTimestamp.Time) ||
+			(sc.CreationTimestamp.Equal(&chosen.CreationTimestamp) && sc.Name < chosen.Name) {
+			chosen = sc
+		}
+	}
+	return chosen
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -159,4 +160,34 @@ func TestStorageClassValidation(t *testing.T) {
 		"parameters: Forbidden: updates to parameters are forbidden.",
 		"provisioner: Forbidden: updates to provisioner are forbidden.",
 	})
+}
+
+func TestDefaultStorageClass(t *testing.T) {
+	at := func(sec int64) metav1.Time { return metav1.NewTime(time.Unix(sec, 0)) }
+	class := func(name string, created metav1.Time, ann string) *storagev1.StorageClass {
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: created}}
+		if ann != "" {
+			sc.Annotations = map[string]string{ann: "true"}
+		}
+		return sc
+	}
+	tests := []struct {
+		name    string
+		classes []*storagev1.StorageClass
+		want    string
+	}{
+		{"none marked", []*storagev1.StorageClass{class("a", at(1), "")}, ""},
+		{"newest default wins", []*storagev1.StorageClass{class("old", at(1), AnnotationDefaultStorageClass), class("new", at(2), AnnotationDefaultStorageClass), class("newest", at(3), "")}, "new"},
+		{"beta annotation counts", []*storagev1.StorageClass{class("beta", at(1), AnnotationBetaDefaultStorageClass)}, "beta"},
+		{"tie by name", []*storagev1.StorageClass{class("b", at(1), AnnotationDefaultStorageClass), class("a", at(1), AnnotationDefaultStorageClass)}, "a"},
+	}
+	for _, tt := range tests {
+		got := ""
+		if sc := DefaultStorageClass(tt.classes); sc != nil {
+			got = sc.Name
+		}
+		if got != tt.want {
+			t.Errorf("%s: default %q, want %q", tt.name, got, tt.want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -273,19 +274,10 @@ func validateHostPath(h *corev1.HostPathVolumeSource, fldPath *field.Path) field
 		return field.ErrorList{field.Required(fldPath.Child("path"), "")}
 	}
 	errs := validatePathNoBacksteps(h.Path, fldPath.Child("path"))
-	if h.Type != nil && !contains(supportedHostPathTypes, *h.Type) {
+	if h.Type != nil && !slices.Contains(supportedHostPathTypes, *h.Type) {
 		errs = append(errs, field.NotSupported(fldPath.Child("type"), h.Type, supportedHostPathTypes))
 	}
 	return errs
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func validateDiskID(id, idField string, partition int32, fldPath *field.Path) field.ErrorList {
@@ -461,10 +453,10 @@ func validateAzureDisk(d *corev1.AzureDiskVolumeSource, fldPath *field.Path) fie
 	kinds := []corev1.AzureDataDiskKind{corev1.AzureDedicatedBlobDisk, corev1.AzureManagedDisk, corev1.AzureSharedBlobDisk}
 	errs := validateRequired(fldPath, "diskName", d.DiskName)
 	errs = append(errs, validateRequired(fldPath, "diskURI", d.DataDiskURI)...)
-	if d.CachingMode != nil && !contains(cachingModes, *d.CachingMode) {
+	if d.CachingMode != nil && !slices.Contains(cachingModes, *d.CachingMode) {
 		errs = append(errs, field.NotSupported(fldPath.Child("cachingMode"), *d.CachingMode, cachingModes))
 	}
-	if d.Kind != nil && !contains(kinds, *d.Kind) {
+	if d.Kind != nil && !slices.Contains(kinds, *d.Kind) {
 		errs = append(errs, field.NotSupported(fldPath.Child("kind"), *d.Kind, kinds))
 	}
 	if d.Kind != nil && *d.Kind == corev1.AzureManagedDisk && !strings.HasPrefix(d.DataDiskURI, "/subscriptions/") {
@@ -499,9 +491,7 @@ func validateCSIDriverName(driver string, fldPath *field.Path) field.ErrorList {
 	if len(driver) > 63 {
 		errs = append(errs, field.TooLong(fldPath, "", 63))
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(strings.ToLower(driver)) {
-		errs = append(errs, field.Invalid(fldPath, driver, msg))
-	}
+	errs = append(errs, invalidEach(fldPath, driver, validation.IsDNS1123Subdomain(strings.ToLower(driver)))...)
 	return errs
 }
 

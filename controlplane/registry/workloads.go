@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -346,11 +347,7 @@ func validateRollingUpdateDeployment(ru *appsv1.RollingUpdateDeployment, fldPath
 func validatePositiveIntOrPercent(v intstr.IntOrString, fldPath *field.Path) field.ErrorList {
 	switch v.Type {
 	case intstr.String:
-		var errs field.ErrorList
-		for _, msg := range validation.IsValidPercent(v.StrVal) {
-			errs = append(errs, field.Invalid(fldPath, v, msg))
-		}
-		return errs
+		return invalidEach(fldPath, v, validation.IsValidPercent(v.StrVal))
 	case intstr.Int:
 		return validateNonnegative(int64(v.IntValue()), fldPath)
 	}
@@ -466,7 +463,7 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec) field.ErrorList {
 			name   string
 			policy appsv1.PersistentVolumeClaimRetentionPolicyType
 		}{{"whenDeleted", p.WhenDeleted}, {"whenScaled", p.WhenScaled}} {
-			if !contains(retentionPolicies, string(v.policy)) {
+			if !slices.Contains(retentionPolicies, string(v.policy)) {
 				errs = append(errs, field.NotSupported(rp.Child(v.name), v.policy, retentionPolicies))
 			}
 		}

@@ -3,6 +3,7 @@ package openapi
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,7 +69,7 @@ func TestClientGoReadsV2Protobuf(t *testing.T) {
 			t.Errorf("kubectl finds no v2 schema for %v", r.GVK())
 		}
 		consumes := res.GetConsumes(r.GVK(), "PATCH")
-		if !contains(consumes, "application/strategic-merge-patch+json") {
+		if !slices.Contains(consumes, "application/strategic-merge-patch+json") {
 			t.Errorf("%v: PATCH consumes %v, so kubectl apply would not use a strategic merge patch", r.GVK(), consumes)
 		}
 	}
@@ -193,7 +194,7 @@ func checkContainersMergeByName(t *testing.T, what string, meta strategicpatch.L
 	if err != nil {
 		t.Fatalf("%s: containers: %v", what, err)
 	}
-	if pm.GetPatchMergeKey() != "name" || !contains(pm.GetPatchStrategies(), "merge") {
+	if pm.GetPatchMergeKey() != "name" || !slices.Contains(pm.GetPatchStrategies(), "merge") {
 		t.Errorf("%s: containers patch strategy %v, merge key %q; want merge on name", what, pm.GetPatchStrategies(), pm.GetPatchMergeKey())
 	}
 }
@@ -308,13 +309,4 @@ func TestClientSideValidation(t *testing.T) {
 			t.Errorf("invalid %s: got %v", field, err)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
