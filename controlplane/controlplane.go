@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,12 @@ func Start(cfg Config) (*ControlPlane, error) {
 	mux.Handle("/kindlike/v1/raft", cp.authenticated(http.HandlerFunc(cp.serveRaftStatus)))
 	mux.Handle("/kindlike/v1/raft/members", cp.authenticated(http.HandlerFunc(cp.serveAddMember)))
 	mux.Handle("/kindlike/v1/raft/members/", cp.authenticated(http.HandlerFunc(cp.serveRemoveMember)))
+	// Go profiles for administrators, as kube-apiserver serves them with --profiling.
+	mux.Handle("/debug/pprof/", cp.authenticated(adminOnly(http.HandlerFunc(pprof.Index))))
+	mux.Handle("/debug/pprof/cmdline", cp.authenticated(adminOnly(http.HandlerFunc(pprof.Cmdline))))
+	mux.Handle("/debug/pprof/profile", cp.authenticated(adminOnly(http.HandlerFunc(pprof.Profile))))
+	mux.Handle("/debug/pprof/symbol", cp.authenticated(adminOnly(http.HandlerFunc(pprof.Symbol))))
+	mux.Handle("/debug/pprof/trace", cp.authenticated(adminOnly(http.HandlerFunc(pprof.Trace))))
 	mux.Handle("/", cp.api.Handler())
 	cp.http = &http.Server{
 		Handler: mux,
@@ -284,6 +291,17 @@ func admin(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// adminOnly refuses requests from anyone but cluster administrators.
+func adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !admin(r) {
+			http.Error(w, "only system:masters may read profiles", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveAddMember adds a voter: POST {"id": name, "address": host:port}, on any member.

@@ -17,11 +17,21 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/kindlike/kindlike/controlplane/controllers/cronjob"
+	"github.com/kindlike/kindlike/controlplane/controllers/daemonset"
+	"github.com/kindlike/kindlike/controlplane/controllers/deployment"
+	"github.com/kindlike/kindlike/controlplane/controllers/disruption"
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
+	"github.com/kindlike/kindlike/controlplane/controllers/job"
 	"github.com/kindlike/kindlike/controlplane/controllers/namespace"
 	"github.com/kindlike/kindlike/controlplane/controllers/nodelifecycle"
+	"github.com/kindlike/kindlike/controlplane/controllers/persistentvolume"
+	"github.com/kindlike/kindlike/controlplane/controllers/podgc"
+	"github.com/kindlike/kindlike/controlplane/controllers/replicaset"
 	"github.com/kindlike/kindlike/controlplane/controllers/rootcacert"
 	"github.com/kindlike/kindlike/controlplane/controllers/serviceaccount"
+	"github.com/kindlike/kindlike/controlplane/controllers/statefulset"
+	"github.com/kindlike/kindlike/controlplane/controllers/ttlafterfinished"
 	"github.com/kindlike/kindlike/controlplane/registry"
 	"github.com/kindlike/kindlike/controlplane/scheduler"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -48,6 +58,9 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	if err := ensureNamespaces(ctx, client); err != nil {
 		log.Error("creating system namespaces", "err", err)
 	}
+	if err := persistentvolume.EnsureDefaultClass(ctx, client); err != nil {
+		log.Error("creating the default storage class", "err", err)
+	}
 
 	factory := informers.NewSharedInformerFactory(client, 0)
 	metaFactory := metadatainformer.NewSharedInformerFactory(meta, 0)
@@ -61,8 +74,39 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	nodeRecorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
 	sched := scheduler.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: scheduler.Name}), log)
+	sched.UseClaims(factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses())
+	volumes := persistentvolume.New(client, factory.Core().V1().PersistentVolumes(), factory.Core().V1().PersistentVolumeClaims(),
+		factory.Storage().V1().StorageClasses(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: persistentvolume.Name}),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: persistentvolume.Provisioner}), log)
 	nodes := nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(),
 		factory.Core().V1().Pods(), nodeRecorder, cp.cfg.Timing, log)
+	jobs := job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: job.Name}), log)
+	cronJobs := cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: cronjob.Name}), log)
+	ttl := ttlafterfinished.New(client, factory.Batch().V1().Jobs(), log)
+	// Pods of a deleted node go after the node monitor's grace period, Kubernetes'
+	// 40 s quarantine scaled like the other node clocks.
+	podGC := podgc.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), podgc.Options{
+		Quarantine: cp.cfg.Timing.NodeMonitorGracePeriod.Duration,
+		Period:     cp.cfg.Timing.NodeMonitorGracePeriod.Duration / 2,
+	}, log)
+	pods := factory.Core().V1().Pods()
+	rsController := replicaset.NewReplicaSets(client, factory.Apps().V1().ReplicaSets(), pods,
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"}), log)
+	rcController := replicaset.NewReplicationControllers(client, factory.Core().V1().ReplicationControllers(), pods,
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replication-controller"}), log)
+	deployController := deployment.New(client, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(), pods,
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: deployment.Name}), log)
+	statefulSets := statefulset.New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
+		factory.Core().V1().PersistentVolumeClaims(), factory.Apps().V1().ControllerRevisions(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: statefulset.Name}), log)
+	daemonSets := daemonset.New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(),
+		factory.Core().V1().Nodes(), factory.Apps().V1().ControllerRevisions(),
+		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: daemonset.Name}), log)
+
+	budgets := disruption.New(client, factory, log)
 
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
@@ -73,6 +117,17 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { caController.Run(ctx, 1) },
 		func(ctx context.Context) { gc.Run(ctx, 4) },
 		func(ctx context.Context) { nodes.Run(ctx, 2) },
+		volumes.Run,
+		func(ctx context.Context) { jobs.Run(ctx, 4) },
+		func(ctx context.Context) { cronJobs.Run(ctx, 2) },
+		func(ctx context.Context) { ttl.Run(ctx, 2) },
+		podGC.Run,
+		func(ctx context.Context) { rsController.Run(ctx, 4) },
+		func(ctx context.Context) { rcController.Run(ctx, 2) },
+		func(ctx context.Context) { deployController.Run(ctx, 4) },
+		func(ctx context.Context) { statefulSets.Run(ctx, 2) },
+		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
+		func(ctx context.Context) { budgets.Run(ctx, 2) },
 		sched.Run,
 	} {
 		wg.Add(1)

@@ -135,9 +135,7 @@ func (c *Controller) observe(gvr schema.GroupVersionResource, obj any) {
 // gone queues the dependents of a deleted object, and its owners (one of which may be
 // waiting in foreground deletion for it to go).
 func (c *Controller) gone(obj any) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
+	obj = reconcile.Unwrap(obj)
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return

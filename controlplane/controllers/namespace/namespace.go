@@ -44,10 +44,7 @@ func New(client kubernetes.Interface, meta metadata.Interface, namespaces corein
 		lister: namespaces.Lister(), synced: namespaces.Informer().HasSynced,
 		queue: reconcile.NewQueue("namespace"), log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
-		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
+	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
 	return c
 }
 

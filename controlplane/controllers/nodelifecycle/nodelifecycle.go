@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
 
@@ -83,11 +84,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases c
 		}
 		return nil, nil
 	}})
-	_, _ = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
-		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
-		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
+	_, _ = nodes.Informer().AddEventHandler(reconcile.Handler(c.queue))
 	_, _ = leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) {
 			if l, ok := obj.(*coordinationv1.Lease); ok && l.Namespace == corev1.NamespaceNodeLease {
@@ -263,7 +260,7 @@ func (c *Controller) markPodsLost(ctx context.Context, node *corev1.Node) error 
 	}
 	for _, o := range objs {
 		pod := o.(*corev1.Pod)
-		if pod.Status.Reason == ReasonNodeLost || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if pod.Status.Reason == ReasonNodeLost || podcontrol.IsTerminal(pod) {
 			continue
 		}
 		pod = pod.DeepCopy()

@@ -43,6 +43,36 @@ func Enqueue(q workqueue.TypedRateLimitingInterface[string], obj any) {
 	}
 }
 
+// Handler queues the key of every object its informer adds, updates or deletes:
+// what a controller registers for the kind it reconciles.
+func Handler(q workqueue.TypedRateLimitingInterface[string]) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { Enqueue(q, obj) },
+		UpdateFunc: func(_, obj any) { Enqueue(q, obj) },
+		DeleteFunc: func(obj any) { Enqueue(q, obj) },
+	}
+}
+
+// OnChange calls changed with every object its informer adds or deletes, and with
+// both the old and the new state of an update (a change of labels or owner may concern
+// two owners): what a controller registers for the objects it owns.
+func OnChange(changed func(obj any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    changed,
+		UpdateFunc: func(old, cur any) { changed(old); changed(cur) },
+		DeleteFunc: changed,
+	}
+}
+
+// Unwrap returns the last known state of a deleted object an informer hands over
+// as a tombstone, and any other object as it is.
+func Unwrap(obj any) any {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj
+	}
+	return obj
+}
+
 // Run waits for the caches, then runs workers until ctx ends, and returns when
 // every worker has stopped.
 func (l *Loop) Run(ctx context.Context, workers int, synced ...cache.InformerSynced) {

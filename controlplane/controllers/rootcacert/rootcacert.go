@@ -43,10 +43,7 @@ func New(client kubernetes.Interface, caPEM []byte, namespaces coreinformers.Nam
 		synced: []cache.InformerSynced{namespaces.Informer().HasSynced, configMaps.Informer().HasSynced},
 		queue:  reconcile.NewQueue("rootcacert"), log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
-		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
+	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
 	onConfigMap := func(obj any) {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj

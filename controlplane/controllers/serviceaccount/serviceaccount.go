@@ -39,10 +39,7 @@ func New(client kubernetes.Interface, namespaces coreinformers.NamespaceInformer
 		synced: []cache.InformerSynced{namespaces.Informer().HasSynced, accounts.Informer().HasSynced},
 		queue:  reconcile.NewQueue("serviceaccount"), log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
-		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
+	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
 	_, _ = accounts.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
 			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
