@@ -18,18 +18,8 @@ import (
 	"github.com/kindlike/kindlike/controlplane/localcluster"
 )
 
-func benchCluster(b *testing.B) *localcluster.Cluster {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Stop)
-	return c
-}
-
+// benchClients are one client per member, without the tests' 5 s request timeout: a
+// benchmark profiles the leader for longer than that.
 func benchClients(b *testing.B, c *localcluster.Cluster) []kubernetes.Interface {
 	var out []kubernetes.Interface
 	for i := range c.Members {
@@ -53,7 +43,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // BenchmarkAPICreates measures ConfigMap creates per second through the whole HTTPS API
 // of a three-member control plane, clients spread over the members.
 func BenchmarkAPICreates(b *testing.B) {
-	c := benchCluster(b)
+	c := startCluster(b)
 	cs := benchClients(b, c)
 	for _, clients := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
@@ -91,7 +81,7 @@ func BenchmarkAPICreates(b *testing.B) {
 // BenchmarkLeaderKillToWrite kills -9 the leader process 20 times and measures the
 // time from the kill to the first successful write through a surviving member.
 func BenchmarkLeaderKillToWrite(b *testing.B) {
-	c := benchCluster(b)
+	c := startCluster(b)
 	cs := benchClients(b, c)
 	ctx := context.Background()
 	var took []time.Duration
@@ -134,7 +124,7 @@ func BenchmarkLeaderKillToWrite(b *testing.B) {
 
 // BenchmarkRSS10kPods creates 10,000 pods and reports each member's resident memory.
 func BenchmarkRSS10kPods(b *testing.B) {
-	c := benchCluster(b)
+	c := startCluster(b)
 	cs := benchClients(b, c)
 	const pods = 10000
 	var wg sync.WaitGroup
