@@ -131,6 +131,8 @@ type agent struct {
 	// crashes and pulls are the restart and image pull back-offs, per container.
 	crashes, pulls *flowcontrol.Backoff
 	images         *imageCache
+	// reclaim wakes the loop that removes deleted PersistentVolumes' Docker volumes.
+	reclaim chan struct{}
 }
 
 func newAgent(cfg Config) (*agent, error) {
@@ -172,6 +174,7 @@ func newAgent(cfg Config) (*agent, error) {
 		crashes: flowcontrol.NewBackOff(crashBackoffInitial, crashBackoffMax),
 		pulls:   flowcontrol.NewBackOff(crashBackoffInitial, crashBackoffMax),
 		images:  newImageCache(),
+		reclaim: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -221,6 +224,7 @@ func (a *agent) run(ctx context.Context) error {
 	run(a.renewLease)
 	run(a.reportStatus)
 	run(a.housekeeping)
+	run(a.reclaimVolumes)
 	run(func(ctx context.Context) { a.rt.WatchPods(ctx, a.workers.enqueue) })
 	wg.Wait()
 	return nil

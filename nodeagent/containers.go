@@ -116,6 +116,12 @@ func (a *agent) ensureVolumes(ctx context.Context, pod *corev1.Pod, vols []volum
 				return nil, err
 			}
 			mounts = append(mounts, runtime.Mount{Volume: name, Target: runtime.VolumeRoot + "/" + v.Name})
+		case volumes.Shared:
+			name, err := a.rt.EnsureSharedVolume(ctx, v.Handle, v.PersistentVolume)
+			if err != nil {
+				return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
+			}
+			mounts = append(mounts, runtime.Mount{Volume: name, Target: runtime.VolumeRoot + "/" + v.Name})
 		}
 	}
 	if hostPath {
@@ -380,7 +386,7 @@ func (a *agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if len(c.VolumeMounts) == 0 {
 		return nil, nil
 	}
-	plan, err := volumes.Plan(pod)
+	plan, err := a.planVolumes(ctx, pod, a.state(string(pod.UID)))
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +400,7 @@ func (a *agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.
 		if !ok {
 			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", vm.Name, c.Name)
 		}
-		ro := vm.ReadOnly || v.Kind == volumes.Projected
+		ro := vm.ReadOnly || v.ReadOnly || v.Kind == volumes.Projected
 		sub := vm.SubPath
 		if vm.SubPathExpr != "" {
 			sub = expand(vm.SubPathExpr, env.lookup)
@@ -413,6 +419,9 @@ func (a *agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.
 			out = append(out, runtime.Mount{HostPath: src, Target: vm.MountPath, ReadOnly: ro})
 		default:
 			name := runtime.VolumeName(podRefOf(pod), v.Name)
+			if v.Kind == volumes.Shared {
+				name = a.rt.SharedVolumeName(v.Handle)
+			}
 			if sub == "" {
 				out = append(out, runtime.Mount{Volume: name, Target: vm.MountPath, ReadOnly: ro})
 				continue
@@ -421,7 +430,7 @@ func (a *agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.
 			if err != nil {
 				return nil, err
 			}
-			if v.Kind == volumes.Empty {
+			if v.Kind == volumes.Empty || v.Kind == volumes.Shared {
 				info, err := a.rt.StatPath(ctx, sandbox.ID, runtime.VolumeRoot+"/"+v.Name+"/"+sub)
 				if err != nil {
 					return nil, err

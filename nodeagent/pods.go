@@ -18,8 +18,8 @@ import (
 // created again under the same name is a new pod.
 const uidIndex = "uid"
 
-// startInformers starts watching the pods bound to this node, and the ConfigMaps and
-// Secrets pods read, and waits until the caches are filled: nothing is removed before
+// startInformers starts watching the pods bound to this node, and the ConfigMaps,
+// Secrets, PersistentVolumeClaims and PersistentVolumes pods read, and waits until the caches are filled: nothing is removed before
 // the agent knows every pod it should run.
 func (a *agent) startInformers(ctx context.Context) error {
 	byNode := informers.NewSharedInformerFactoryWithOptions(a.client, 0,
@@ -70,14 +70,24 @@ func (a *agent) startInformers(ctx context.Context) error {
 		}
 	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: byNamespace, UpdateFunc: func(_, o any) { byNamespace(o) }, DeleteFunc: byNamespace}
-	for _, inf := range []cache.SharedIndexInformer{cms.Informer(), secrets.Informer()} {
+	// A claim bound lets the namespace's pods waiting for it mount it.
+	claims, pvs := all.Core().V1().PersistentVolumeClaims(), all.Core().V1().PersistentVolumes()
+	a.source.claims, a.source.volumes = claims.Lister(), pvs.Lister()
+	for _, inf := range []cache.SharedIndexInformer{cms.Informer(), secrets.Informer(), claims.Informer()} {
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			return err
 		}
 	}
+	// A PersistentVolume being deleted may have a Docker volume to remove.
+	if _, err := pvs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, obj any) { a.reclaimSoon() },
+	}); err != nil {
+		return err
+	}
 	byNode.Start(ctx.Done())
 	all.Start(ctx.Done())
-	synced := []cache.InformerSynced{a.pods.HasSynced, cms.Informer().HasSynced, secrets.Informer().HasSynced}
+	synced := []cache.InformerSynced{a.pods.HasSynced, cms.Informer().HasSynced, secrets.Informer().HasSynced,
+		claims.Informer().HasSynced, pvs.Informer().HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("watch pods of node %s: %w", a.node.Name, ctx.Err())
 	}

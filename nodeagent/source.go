@@ -22,6 +22,8 @@ type apiSource struct {
 	client     kubernetes.Interface
 	configMaps corelisters.ConfigMapLister
 	secrets    corelisters.SecretLister
+	claims     corelisters.PersistentVolumeClaimLister
+	volumes    corelisters.PersistentVolumeLister
 
 	mu          sync.Mutex
 	allocatable corev1.ResourceList
@@ -61,6 +63,27 @@ func (s *apiSource) Secret(ctx context.Context, ns, name string) (*corev1.Secret
 		return nil, apierrors.NewNotFound(secretResource, name)
 	}
 	return sec, err
+}
+
+// PersistentVolumeClaim reads a claim from the cache, or from the API when the cache
+// does not show it bound yet (it may lag behind the binding).
+func (s *apiSource) PersistentVolumeClaim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
+	if s.claims != nil {
+		if pvc, err := s.claims.PersistentVolumeClaims(ns).Get(name); err == nil && pvc.Status.Phase == corev1.ClaimBound {
+			return pvc, nil
+		}
+	}
+	return s.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+// PersistentVolume reads a volume from the cache, or from the API.
+func (s *apiSource) PersistentVolume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+	if s.volumes != nil {
+		if pv, err := s.volumes.Get(name); err == nil && pv.Spec.ClaimRef != nil {
+			return pv, nil
+		}
+	}
+	return s.client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
 }
 
 // ServiceAccountToken returns a token for the pod's service account, asking the API

@@ -23,16 +23,20 @@ const (
 	reasonPodCompleted   = "PodCompleted"
 )
 
-// updateStatus reads the pod's containers again, keeps their probes running, and
-// posts the pod's status when it changed.
-func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, st *podState) error {
-	pc, err := a.reread(ctx, pod)
-	if err != nil {
-		return err
+// updateStatus keeps the probes of the pod's containers running and posts the pod's
+// status when it changed. The containers are pc, read again if the agent changed any
+// container since pc was listed; a change it did not make (an exit) wakes the pod's
+// worker, whose next sync shows it.
+func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) error {
+	if a.rt.Changes() != pc.changes {
+		var err error
+		if pc, err = a.listPod(ctx, string(pod.UID)); err != nil {
+			return err
+		}
 	}
 	a.syncProbes(pod, pc)
 	status := a.podStatus(ctx, pod, pc, st)
-	_, err = a.postPodStatus(ctx, pod, status)
+	_, err := a.postPodStatus(ctx, pod, status)
 	return err
 }
 

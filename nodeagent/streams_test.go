@@ -58,6 +58,9 @@ spec:
 
 	t.Run("logs", func(t *testing.T) {
 		k := k.on(t)
+		// Running comes before the container has written everything: its
+		// stderr line follows the others by 0.3 s.
+		k.eventually(10*time.Second, `oops`, "logs", "talker", "-c", "one")
 		out := k.must("logs", "talker", "-c", "one")
 		if out != "line 1\nline 2\nline 3\noops\n" {
 			t.Errorf("logs = %q", out)

@@ -31,6 +31,9 @@ type podState struct {
 	logTails map[string]string
 	// deadlineExceeded is set once the pod ran longer than activeDeadlineSeconds.
 	deadlineExceeded bool
+	// claims holds the pod's persistentVolumeClaim volumes once resolved: a binding
+	// does not change, and a running pod keeps its volume whatever becomes of the claim.
+	claims map[string]volumes.Volume
 }
 
 func (a *agent) state(uid string) *podState {
@@ -38,7 +41,7 @@ func (a *agent) state(uid string) *podState {
 	defer a.mu.Unlock()
 	st := a.states[uid]
 	if st == nil {
-		st = &podState{waiting: map[string]corev1.ContainerStateWaiting{}, contents: map[string]string{}}
+		st = &podState{waiting: map[string]corev1.ContainerStateWaiting{}, contents: map[string]string{}, claims: map[string]volumes.Volume{}}
 		a.states[uid] = st
 	}
 	return st
@@ -56,6 +59,8 @@ type podContainers struct {
 	all       []runtime.Container
 	sandboxes []runtime.Container
 	byName    map[string][]runtime.Container
+	// changes is the runtime's count of changes when they were listed.
+	changes uint64
 }
 
 func group(ctrs []runtime.Container) podContainers {
@@ -96,18 +101,18 @@ func (pc podContainers) latest(name string) *runtime.Container {
 // them one pass toward what the pod says.
 func (a *agent) syncPod(ctx context.Context, uid string) (time.Duration, bool, error) {
 	pod := a.podByUID(uid)
-	ctrs, err := a.rt.PodContainers(ctx, uid)
+	pc, err := a.listPod(ctx, uid)
 	if err != nil {
 		return 0, false, err
 	}
 	switch {
 	case pod == nil:
-		done, err := a.cleanupPod(ctx, uid, group(ctrs))
+		done, err := a.cleanupPod(ctx, uid, pc)
 		return 0, done, err
 	case pod.DeletionTimestamp != nil:
-		return a.terminatePod(ctx, pod, group(ctrs))
+		return a.terminatePod(ctx, pod, pc)
 	}
-	again, err := a.runPod(ctx, pod, group(ctrs))
+	again, err := a.runPod(ctx, pod, pc)
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("syncing pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
@@ -145,7 +150,7 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 			}
 		}
 		wg.Wait()
-		return 0, a.updateStatus(ctx, pod, st)
+		return 0, a.updateStatus(ctx, pod, pc, st)
 	}
 	if pod.Status.StartTime == nil {
 		// A pod new to the node shows ContainerCreating (and its start time) at once,
@@ -161,14 +166,14 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 	sandbox, err := a.ensureSandbox(ctx, pod, pc, st)
 	if err != nil || sandbox == nil {
 		// Report ContainerCreating (or a lost sandbox's exits), then try again.
-		if perr := a.updateStatus(ctx, pod, st); perr != nil {
+		if perr := a.updateStatus(ctx, pod, pc, st); perr != nil {
 			err = errors.Join(err, perr)
 		}
 		return 0, err
 	}
 	if old := pc.sandbox(); (old == nil || old.ID != sandbox.ID) && len(pc.all) > 0 {
 		// The old sandbox's containers were stopped: see them as they are now.
-		pc, err = a.reread(ctx, pod)
+		pc, err = a.listPod(ctx, string(pod.UID))
 		if err != nil {
 			return 0, err
 		}
@@ -177,15 +182,22 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 	again = soonest(again, d)
 	if initDone {
 		for i := range pod.Spec.Containers {
-			again = soonest(again, a.syncAppContainer(ctx, pod, &pod.Spec.Containers[i], pc, sandbox, st))
+			again = soonest(again, a.syncContainer(ctx, pod, &pod.Spec.Containers[i], false, pc, sandbox, st))
 		}
 	}
-	return again, a.updateStatus(ctx, pod, st)
+	return again, a.updateStatus(ctx, pod, pc, st)
 }
 
-func (a *agent) reread(ctx context.Context, pod *corev1.Pod) (podContainers, error) {
-	ctrs, err := a.rt.PodContainers(ctx, string(pod.UID))
-	return group(ctrs), err
+// listPod reads the pod's containers from Docker.
+func (a *agent) listPod(ctx context.Context, uid string) (podContainers, error) {
+	changes := a.rt.Changes()
+	ctrs, err := a.rt.PodContainers(ctx, uid)
+	if err != nil {
+		return podContainers{}, err
+	}
+	pc := group(ctrs)
+	pc.changes = changes
+	return pc, nil
 }
 
 func soonest(a, b time.Duration) time.Duration {
@@ -202,7 +214,7 @@ func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p =
 // is stopped, and starts again in the new one. A pod that never restarts and whose
 // containers ran does not get a new sandbox: nil, and its status shows the exits.
 func (a *agent) ensureSandbox(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) (*runtime.Container, error) {
-	vols, err := volumes.Plan(pod)
+	vols, err := a.planVolumes(ctx, pod, st)
 	if err != nil {
 		a.mountFailed(pod, st, err.Error())
 		return nil, err
@@ -272,6 +284,38 @@ func (a *agent) ensureSandbox(ctx context.Context, pod *corev1.Pod, pc podContai
 		return nil, err
 	}
 	return &created, nil
+}
+
+// planVolumes says how each of the pod's volumes is backed, its claims resolved to
+// the PersistentVolumes bound to them; until every claim is bound, it fails.
+func (a *agent) planVolumes(ctx context.Context, pod *corev1.Pod, st *podState) ([]volumes.Volume, error) {
+	vols, err := volumes.Plan(pod)
+	if err != nil {
+		return nil, err
+	}
+	resolve := false
+	for i, v := range vols {
+		if v.Kind != volumes.Claim {
+			continue
+		}
+		if r, ok := st.claims[v.Name]; ok {
+			vols[i] = r
+		} else {
+			resolve = true
+		}
+	}
+	if !resolve {
+		return vols, nil
+	}
+	if vols, err = volumes.Resolve(ctx, a.source, pod, vols); err != nil {
+		return nil, err
+	}
+	for _, v := range vols {
+		if v.ClaimName != "" {
+			st.claims[v.Name] = v
+		}
+	}
+	return vols, nil
 }
 
 func (a *agent) mountFailed(pod *corev1.Pod, st *podState, msg string) {
@@ -382,12 +426,6 @@ func succeeded(c runtime.Container) bool {
 	return c.State == runtime.StateExited && c.ExitCode == 0 && c.Error == ""
 }
 
-// syncAppContainer keeps one app container running, or restarts it as the restart
-// policy says, and returns when to look again.
-func (a *agent) syncAppContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, pc podContainers, sandbox *runtime.Container, st *podState) time.Duration {
-	return a.syncContainer(ctx, pod, c, false, pc, sandbox, st)
-}
-
 // syncContainer keeps an app container or a sidecar running (restarting a sidecar
 // whatever the pod's restart policy), and returns when to look again.
 func (a *agent) syncContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sidecar bool, pc podContainers, sandbox *runtime.Container, st *podState) time.Duration {
@@ -421,7 +459,7 @@ func (a *agent) syncContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	}
 	attempt := 0
 	if l != nil {
-		if !sidecar && !a.shouldRestart(pod, *l, sandbox) {
+		if !sidecar && !shouldRestart(pod, *l) {
 			return 0
 		}
 		if wait := a.inBackoff(pod, c, *l, st); wait > 0 {
@@ -471,7 +509,7 @@ func ranBefore(pod *corev1.Pod, name string, init bool) (lastRun, bool) {
 }
 
 // shouldRestart applies the restart policy to a container that is not running.
-func (a *agent) shouldRestart(pod *corev1.Pod, l runtime.Container, sandbox *runtime.Container) bool {
+func shouldRestart(pod *corev1.Pod, l runtime.Container) bool {
 	switch pod.Spec.RestartPolicy {
 	case corev1.RestartPolicyNever:
 		return false
@@ -570,7 +608,7 @@ func (a *agent) failedToStart(pod *corev1.Pod, c *corev1.Container, st *podState
 func (a *agent) stopContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, ctr runtime.Container, grace int64) {
 	deadline := time.Now().Add(time.Duration(grace) * time.Second)
 	if c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 && ctr.Running() {
-		msg, err := a.runHook(ctx, pod, c, ctr.ID, podIP(pod, ctr), c.Lifecycle.PreStop, time.Duration(grace)*time.Second)
+		msg, err := a.runHook(ctx, pod, c, ctr.ID, pod.Status.PodIP, c.Lifecycle.PreStop, time.Duration(grace)*time.Second)
 		if err != nil {
 			a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, reasonPreStopFailed, msg)
 		}
@@ -593,8 +631,6 @@ func (a *agent) deletedNow(pod *corev1.Pod) bool {
 	}
 	return cur.DeletionTimestamp != nil && !cur.DeletionTimestamp.After(time.Now())
 }
-
-func podIP(pod *corev1.Pod, _ runtime.Container) string { return pod.Status.PodIP }
 
 // terminatePod ends a pod being deleted: every container stopped in parallel (preStop,
 // stop signal, grace period, SIGKILL), the containers and volumes removed, then the

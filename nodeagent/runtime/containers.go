@@ -132,6 +132,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, s ContainerSpec) (string,
 		host.SecurityOpt = append(host.SecurityOpt, "no-new-privileges")
 	}
 	name := ContainerName(s.Name, s.Pod, s.Attempt)
+	r.changes.Add(1)
 	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, name)
 	if err != nil {
 		return "", err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -50,6 +51,8 @@ const (
 	LabelPorts = "io.kubernetes.container.ports"
 	// LabelVolume names the pod volume a Docker volume holds.
 	LabelVolume = "kindlike.volume"
+	// LabelPersistentVolume names the PersistentVolume a cluster's Docker volume backs.
+	LabelPersistentVolume = "kindlike.persistentvolume"
 
 	TypeSandbox   = "podsandbox"
 	TypeContainer = "container"
@@ -67,6 +70,10 @@ type Runtime struct {
 	// inspection stays right as long as the listed state is the same.
 	mu        sync.Mutex
 	inspected map[string]cachedInspect
+
+	// changes counts the calls that create, start, stop or remove containers: a list
+	// taken when it read the same still shows every change the agent made since.
+	changes atomic.Uint64
 }
 
 type cachedInspect struct {
@@ -78,9 +85,6 @@ type cachedInspect struct {
 func New(docker *dockerclient.Client, cluster, node string) *Runtime {
 	return &Runtime{docker: docker, cluster: cluster, node: node, inspected: map[string]cachedInspect{}}
 }
-
-// Docker is the engine client.
-func (r *Runtime) Docker() *dockerclient.Client { return r.docker }
 
 // PodRef names a pod as the labels do.
 type PodRef struct {
@@ -150,6 +154,11 @@ func (r *Runtime) baseLabels(pod PodRef) map[string]string {
 func (r *Runtime) nodeFilter() filters.Args {
 	return filters.NewArgs(filters.Arg("label", LabelCluster+"="+r.cluster), filters.Arg("label", LabelNode+"="+r.node))
 }
+
+// Changes counts the agent's own changes to containers so far: a listing taken
+// after Changes returned n is as good as a new one while Changes still says n (up to
+// what others, such as a container's own exit, changed meanwhile).
+func (r *Runtime) Changes() uint64 { return r.changes.Load() }
 
 // PodContainers lists the containers (pause included) of the pod with uid, in any state.
 func (r *Runtime) PodContainers(ctx context.Context, uid string) ([]Container, error) {
@@ -267,23 +276,8 @@ func fromInspect(j container.InspectResponse) Container {
 
 // Start starts a created container.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	r.changes.Add(1)
 	return r.docker.ContainerStart(ctx, id, container.StartOptions{})
-}
-
-// Stop stops a container: its stop signal, then SIGKILL after grace seconds (0 kills
-// at once).
-func (r *Runtime) Stop(ctx context.Context, id string, grace int64) error {
-	var err error
-	if grace <= 0 {
-		err = r.docker.ContainerKill(ctx, id, "KILL")
-	} else {
-		t := int(grace)
-		err = r.docker.ContainerStop(ctx, id, container.StopOptions{Timeout: &t})
-	}
-	if err != nil && (cerrdefs.IsNotFound(err) || isNotRunning(err)) {
-		return nil
-	}
-	return err
 }
 
 func isNotRunning(err error) bool {
@@ -292,6 +286,7 @@ func isNotRunning(err error) bool {
 
 // Remove removes a container, killing it if it still runs.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
+	r.changes.Add(1)
 	err := r.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	r.Forget(id)
 	if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is already in progress") {
@@ -319,6 +314,7 @@ func (r *Runtime) StopBy(ctx context.Context, id string, deadline time.Time, urg
 	if j.State == nil || !j.State.Running {
 		return nil
 	}
+	r.changes.Add(1)
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exited, errs := r.docker.ContainerWait(waitCtx, id, container.WaitConditionNotRunning)

@@ -116,6 +116,7 @@ func (r *Runtime) CreateSandbox(ctx context.Context, s SandboxSpec) (Container, 
 		netCfg = nil
 	}
 	name := SandboxName(s.Pod, s.Attempt)
+	r.changes.Add(1)
 	created, err := r.docker.ContainerCreate(ctx, cfg, host, netCfg, nil, name)
 	if err != nil {
 		return Container{}, fmt.Errorf("create sandbox %s: %w", name, err)

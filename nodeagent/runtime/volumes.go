@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 )
 
@@ -70,6 +69,40 @@ func (r *Runtime) EnsureHostPathVolume(ctx context.Context) (name, mountpoint st
 	return name, v.Mountpoint, nil
 }
 
+// SharedVolumeName is the Docker volume of a PersistentVolume kindlike provisioned,
+// by its volume handle: one per cluster, not per node, so every node mounts the same
+// data, as it would network storage.
+func (r *Runtime) SharedVolumeName(handle string) string {
+	return "kindlike-" + r.cluster + "-" + handle
+}
+
+// EnsureSharedVolume creates a PersistentVolume's Docker volume unless it exists: it
+// carries the cluster's label, so deleting the cluster removes it, but no node's, so
+// no node removes it with its pods.
+func (r *Runtime) EnsureSharedVolume(ctx context.Context, handle, pv string) (string, error) {
+	name := r.SharedVolumeName(handle)
+	if _, err := r.docker.VolumeInspect(ctx, name); err == nil {
+		return name, nil
+	}
+	// Creating a local volume that exists (another node got there first) succeeds.
+	_, err := r.docker.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: "local",
+		Labels: map[string]string{LabelCluster: r.cluster, LabelPersistentVolume: pv}})
+	if err != nil {
+		return "", fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// RemoveSharedVolume removes a PersistentVolume's Docker volume. One that a container
+// still uses stays, and says so; one that never was is fine.
+func (r *Runtime) RemoveSharedVolume(ctx context.Context, handle string) error {
+	name := r.SharedVolumeName(handle)
+	if err := r.docker.VolumeRemove(ctx, name, false); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
 // Mountpoint is where the engine keeps a volume's files on its host.
 func (r *Runtime) Mountpoint(ctx context.Context, name string) (string, error) {
 	v, err := r.docker.VolumeInspect(ctx, name)
@@ -87,8 +120,8 @@ type PodVolume struct {
 
 // PodVolumes lists the Docker volumes of this node's pods.
 func (r *Runtime) PodVolumes(ctx context.Context) ([]PodVolume, error) {
-	f := filters.NewArgs(filters.Arg("label", LabelCluster+"="+r.cluster), filters.Arg("label", LabelNode+"="+r.node),
-		filters.Arg("label", LabelPodUID))
+	f := r.nodeFilter()
+	f.Add("label", LabelPodUID)
 	list, err := r.docker.VolumeList(ctx, volume.ListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)

@@ -1,7 +1,9 @@
 // Package volumes turns a pod's volumes into what Docker mounts: a Docker volume per
 // emptyDir (tmpfs-backed for medium Memory), configMap, secret, downwardAPI and
-// projected volume, filled with files laid out as kubelet lays them out; and hostPath
-// volumes as directories of the node's own disk, a per-node Docker volume.
+// projected volume, filled with files laid out as kubelet lays them out; hostPath
+// volumes as directories of the node's own disk, a per-node Docker volume; and
+// persistentVolumeClaim volumes as what their bound PersistentVolume is: a Docker
+// volume of the cluster that every node can mount, or a hostPath of the node.
 package volumes
 
 import (
@@ -32,6 +34,11 @@ const (
 	Projected
 	// HostPath is a path of the node's disk.
 	HostPath
+	// Claim is a persistentVolumeClaim volume, until Resolve says what backs it.
+	Claim
+	// Shared is a Docker volume of the cluster rather than of the pod, outliving it:
+	// a PersistentVolume kindlike provisioned.
+	Shared
 )
 
 // Volume is one pod volume as the agent backs it.
@@ -44,6 +51,13 @@ type Volume struct {
 	// Path and Type are a hostPath's.
 	Path string
 	Type corev1.HostPathType
+	// ClaimName is a Claim's PersistentVolumeClaim; PersistentVolume is the volume
+	// bound to it, once resolved, and Handle a Shared volume's CSI volume handle.
+	ClaimName        string
+	PersistentVolume string
+	Handle           string
+	// ReadOnly mounts the volume read-only in every container (a claim's readOnly).
+	ReadOnly bool
 	// Spec is the pod's volume.
 	Spec corev1.Volume
 }
@@ -68,6 +82,10 @@ func Plan(pod *corev1.Pod) ([]Volume, error) {
 			if s.HostPath.Type != nil {
 				vol.Type = *s.HostPath.Type
 			}
+		case s.PersistentVolumeClaim != nil:
+			vol.Kind = Claim
+			vol.ClaimName = s.PersistentVolumeClaim.ClaimName
+			vol.ReadOnly = s.PersistentVolumeClaim.ReadOnly
 		default:
 			return nil, fmt.Errorf("volume %q: this kind of volume is not supported by kindlike nodes", v.Name)
 		}
