@@ -22,7 +22,7 @@ func Delete(ctx context.Context, p Provider, clusterName, kubeconfigPath string)
 	if err != nil {
 		return false, err
 	}
-	if err := deleteObjects(ctx, p, clusterName); err != nil {
+	if err := deleteObjects(ctx, p, clusterName, objs); err != nil {
 		return !objs.Empty(), err
 	}
 	if kubeconfigPath != "" {
@@ -33,13 +33,9 @@ func Delete(ctx context.Context, p Provider, clusterName, kubeconfigPath string)
 	return !objs.Empty(), nil
 }
 
-// deleteObjects removes what carries the cluster's label: containers (all at once),
-// then the volumes and networks they used.
-func deleteObjects(ctx context.Context, p Provider, clusterName string) error {
-	objs, err := p.Objects(ctx, clusterName)
-	if err != nil {
-		return err
-	}
+// deleteObjects removes objs, what carries the cluster's label: containers (all at
+// once), then the volumes and networks they used.
+func deleteObjects(ctx context.Context, p Provider, clusterName string, objs Objects) error {
 	var errs []error
 	del := func(items []Object, f func(context.Context, string) error) {
 		err := forEach(ctx, items, func(ctx context.Context, o Object) error {
@@ -77,18 +73,21 @@ func deleteObjects(ctx context.Context, p Provider, clusterName string) error {
 // them with an error, creating containers after they were listed for removal; so
 // this looks again, after a pause, until nothing new appears.
 func deleteUntilGone(ctx context.Context, p Provider, clusterName string) error {
+	objs, err := p.Objects(ctx, clusterName)
+	if err != nil {
+		return err
+	}
 	var lastErr error
 	for attempt := 0; attempt < 6; attempt++ {
 		// A failure (a volume still in use by a container that appeared after the
 		// listing) is retried with the next listing.
-		lastErr = deleteObjects(ctx, p, clusterName)
+		lastErr = deleteObjects(ctx, p, clusterName, objs)
 		select {
 		case <-ctx.Done():
 			return errors.Join(lastErr, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
-		objs, err := p.Objects(ctx, clusterName)
-		if err != nil {
+		if objs, err = p.Objects(ctx, clusterName); err != nil {
 			return err
 		}
 		if objs.Empty() {

@@ -63,12 +63,18 @@ func Kubeconfig(ctx context.Context, p Provider, clusterName string, internal bo
 	if err != nil {
 		return kubeconfig.Entry{}, err
 	}
+	return creds.kubeconfig(ctx, p, clusterName, nodes, internal)
+}
+
+// kubeconfig is Kubeconfig for a caller that has listed the cluster's nodes and read
+// its credentials already.
+func (c *credentials) kubeconfig(ctx context.Context, p Provider, clusterName string, nodes []Node, internal bool) (kubeconfig.Entry, error) {
 	ep, ok := endpointNode(nodes)
 	if !ok {
 		return kubeconfig.Entry{}, fmt.Errorf("cluster %q has no control-plane node", clusterName)
 	}
 	if internal {
-		return creds.entry(clusterName, internalServer(ep.Name)), nil
+		return c.entry(clusterName, internalServer(ep.Name)), nil
 	}
 	// The inspected port: fixed at creation, so known even while stopped.
 	n, err := p.Node(ctx, ep.Name)
@@ -78,7 +84,7 @@ func Kubeconfig(ctx context.Context, p Provider, clusterName string, internal bo
 	if n.APIHostPort == 0 {
 		return kubeconfig.Entry{}, fmt.Errorf("the API port of %s on the host is not known", ep.Name)
 	}
-	return creds.entry(clusterName, hostServer(n.APIHostPort)), nil
+	return c.entry(clusterName, hostServer(n.APIHostPort)), nil
 }
 
 // ExportKubeconfig merges the cluster's entry into the kubeconfig file at path and

@@ -46,17 +46,21 @@ func ExportLogs(ctx context.Context, p Provider, clusterName, dir string) error 
 		return os.WriteFile(path, data, 0o644)
 	}
 	fail(forEach(ctx, objs.Containers, func(ctx context.Context, o Object) error {
-		var errs []error
+		inspect, err := p.Inspect(ctx, o.Name)
+		if err != nil {
+			return err
+		}
+		if err := write(filepath.Join(o.Name, "inspect.json"), inspect); err != nil {
+			return err
+		}
+		if !keepsLogs(inspect) {
+			return nil // pause containers log nowhere
+		}
 		f, err := os.Create(filepath.Join(mkdir(dir, o.Name), "logs.txt"))
 		if err != nil {
 			return err
 		}
-		errs = append(errs, p.Logs(ctx, o.Name, f), f.Close())
-		inspect, err := p.Inspect(ctx, o.Name)
-		if err == nil {
-			err = write(filepath.Join(o.Name, "inspect.json"), inspect)
-		}
-		return errors.Join(append(errs, err)...)
+		return errors.Join(p.Logs(ctx, o.Name, f), f.Close())
 	}))
 
 	st, err := GetStatus(ctx, p, clusterName)
@@ -87,11 +91,24 @@ func ExportLogs(ctx context.Context, p Provider, clusterName, dir string) error 
 		}
 		fail(write(filepath.Join(n.Name, "raft.json"), indentJSON(raw)))
 	}
-	fail(exportAPIObjects(ctx, p, clusterName, write))
+	if creds != nil {
+		fail(exportAPIObjects(ctx, p, clusterName, creds, nodes, write))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("some logs could not be exported: %w", err)
 	}
 	return nil
+}
+
+// keepsLogs says whether a container, by its docker inspect, has logs to read:
+// not with the "none" logging driver.
+func keepsLogs(inspect []byte) bool {
+	var c struct {
+		HostConfig struct {
+			LogConfig struct{ Type string }
+		}
+	}
+	return json.Unmarshal(inspect, &c) != nil || c.HostConfig.LogConfig.Type != "none"
 }
 
 func mkdir(dir, name string) string {
@@ -112,10 +129,10 @@ func indentJSON(b []byte) []byte {
 	return out
 }
 
-func exportAPIObjects(ctx context.Context, p Provider, clusterName string, write func(string, []byte) error) error {
+func exportAPIObjects(ctx context.Context, p Provider, clusterName string, creds *credentials, nodes []Node, write func(string, []byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	entry, err := Kubeconfig(ctx, p, clusterName, false)
+	entry, err := creds.kubeconfig(ctx, p, clusterName, nodes, false)
 	if err != nil {
 		return err
 	}
@@ -142,8 +159,8 @@ func exportAPIObjects(ctx context.Context, p Provider, clusterName string, write
 		}
 	}
 	all := metav1.ListOptions{}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, all)
-	save("nodes", nodes, err)
+	nodeList, err := cs.CoreV1().Nodes().List(ctx, all)
+	save("nodes", nodeList, err)
 	leases, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, all)
 	save("leases", leases, err)
 	pods, err := cs.CoreV1().Pods("").List(ctx, all)

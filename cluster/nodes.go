@@ -80,7 +80,7 @@ func AddNode(ctx context.Context, p Provider, o AddNodeOptions) (name string, er
 	}
 	name = nextNodeName(o.Cluster, role, names)
 	endpoint, _ := endpointNode(nodes)
-	entry, err := Kubeconfig(ctx, p, o.Cluster, false)
+	entry, err := creds.kubeconfig(ctx, p, o.Cluster, nodes, false)
 	if err != nil {
 		return "", err
 	}

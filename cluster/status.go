@@ -89,7 +89,7 @@ func GetStatus(ctx context.Context, p Provider, clusterName string) (*Status, er
 	}()
 	go func() {
 		defer wg.Done()
-		st.Nodes = nodeStatuses(ctx, p, clusterName, nodes, st.problem)
+		st.Nodes = nodeStatuses(ctx, p, clusterName, creds, nodes, st.problem)
 	}()
 	wg.Wait()
 	slices.Sort(st.Problems)
@@ -157,7 +157,7 @@ func raftMembers(ctx context.Context, creds *credentials, nodes []Node, problem 
 }
 
 // nodeStatuses reads Nodes and their Leases through the cluster's API endpoint.
-func nodeStatuses(ctx context.Context, p Provider, clusterName string, nodes []Node, problem func(string, ...any)) []NodeStatus {
+func nodeStatuses(ctx context.Context, p Provider, clusterName string, creds *credentials, nodes []Node, problem func(string, ...any)) []NodeStatus {
 	var out []NodeStatus
 	for _, n := range nodes {
 		if n.Role != RoleLoadBalancer {
@@ -166,7 +166,7 @@ func nodeStatuses(ctx context.Context, p Provider, clusterName string, nodes []N
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	entry, err := Kubeconfig(ctx, p, clusterName, false)
+	entry, err := creds.kubeconfig(ctx, p, clusterName, nodes, false)
 	if err != nil {
 		problem("API: %v", err)
 		return out

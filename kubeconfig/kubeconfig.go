@@ -50,10 +50,7 @@ func (e Entry) addTo(cfg *clientcmdapi.Config) {
 
 // Write writes the entry alone to path, replacing the file.
 func Write(path string, e Entry) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	return clientcmd.WriteToFile(*e.Config(), path)
+	return write(path, e.Config())
 }
 
 // Merge adds or replaces the entry in the kubeconfig at path (created if missing) and
@@ -65,10 +62,7 @@ func Merge(path string, e Entry) error {
 	}
 	e.addTo(cfg)
 	cfg.CurrentContext = e.Context
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	return clientcmd.WriteToFile(*cfg, path)
+	return write(path, cfg)
 }
 
 // Remove deletes the context, cluster and user named context from the kubeconfig at
@@ -87,7 +81,15 @@ func Remove(path, context string) error {
 	if cfg.CurrentContext == context {
 		cfg.CurrentContext = ""
 	}
-	return clientcmd.WriteToFile(*cfg, path)
+	return write(path, cfg)
+}
+
+// write replaces the file at path with cfg; clientcmd makes the directory if need be.
+func write(path string, cfg *clientcmdapi.Config) error {
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	return nil
 }
 
 func load(path string) (*clientcmdapi.Config, error) {

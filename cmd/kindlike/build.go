@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kindlike/kindlike/cluster"
 )
 
 func newBuildCommand() *cobra.Command {
@@ -18,22 +21,17 @@ func newBuildCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find the kindlike binary: %w", err)
 			}
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			ref, built, err := p.EnsureNodeImage(ctx, binary)
-			if err != nil {
-				return err
-			}
-			if !built {
-				fmt.Fprintln(cmd.ErrOrStderr(), "Already built.")
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), ref)
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				ref, built, err := p.EnsureNodeImage(ctx, binary)
+				if err != nil {
+					return err
+				}
+				if !built {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Already built.")
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), ref)
+				return nil
+			})
 		},
 	})
 	return cmd

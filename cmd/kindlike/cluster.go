@@ -29,6 +29,19 @@ func provider(ctx context.Context) (*docker.Provider, error) {
 	return p, nil
 }
 
+// withProvider runs f with a context that the first Ctrl-C ends and a connection to
+// Docker, which it closes after.
+func withProvider(f func(ctx context.Context, p cluster.Provider) error) error {
+	ctx, stop := interruptible()
+	defer stop()
+	p, err := provider(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return f(ctx, p)
+}
+
 // interruptible is a context that ends at the first Ctrl-C or SIGTERM; a second
 // one kills the process as usual, so a stuck cleanup can still be abandoned.
 func interruptible() (context.Context, context.CancelFunc) {

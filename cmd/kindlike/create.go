@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -96,31 +97,26 @@ is merged into the kubeconfig and made current.`,
 				kubeconfigPath = kubeconfig.DefaultPath()
 			}
 
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			started := time.Now()
-			out := cmd.ErrOrStderr()
-			fmt.Fprintf(out, "Creating cluster %q ...\n", c.Name)
-			err = cluster.Create(ctx, p, cluster.CreateOptions{
-				Config:     c,
-				Binary:     binary,
-				Kubeconfig: kubeconfigPath,
-				Wait:       wait,
-				Retain:     retain,
-				Progress:   progress.New(out),
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				started := time.Now()
+				out := cmd.ErrOrStderr()
+				fmt.Fprintf(out, "Creating cluster %q ...\n", c.Name)
+				err = cluster.Create(ctx, p, cluster.CreateOptions{
+					Config:     c,
+					Binary:     binary,
+					Kubeconfig: kubeconfigPath,
+					Wait:       wait,
+					Retain:     retain,
+					Progress:   progress.New(out),
+				})
+				if err != nil {
+					return fmt.Errorf("create cluster %s: %w", c.Name, interrupted(ctx, err))
+				}
+				ctxName := cluster.ContextName(c.Name)
+				fmt.Fprintf(cmd.OutOrStdout(), "Created cluster %q in %.1fs; kubectl's context is now %q.\n\nTry:\n  kubectl cluster-info --context %s\n",
+					c.Name, time.Since(started).Seconds(), ctxName, ctxName)
+				return nil
 			})
-			if err != nil {
-				return fmt.Errorf("create cluster %s: %w", c.Name, interrupted(ctx, err))
-			}
-			ctxName := cluster.ContextName(c.Name)
-			fmt.Fprintf(cmd.OutOrStdout(), "Created cluster %q in %.1fs; kubectl's context is now %q.\n\nTry:\n  kubectl cluster-info --context %s\n",
-				c.Name, time.Since(started).Seconds(), ctxName, ctxName)
-			return nil
 		},
 	}
 	f := cmd.Flags()

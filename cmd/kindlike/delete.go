@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -27,7 +28,9 @@ func newDeleteClusterCommand() *cobra.Command {
 		Short: "Delete a cluster: its containers, volumes and network, and its kubeconfig entry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return deleteClusters(cmd, []string{name}, kubeconfigPath)
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				return deleteClusters(ctx, cmd, p, []string{name}, kubeconfigPath)
+			})
 		},
 	}
 	addNameFlag(cmd, &name)
@@ -48,19 +51,15 @@ func newDeleteClustersCommand() *cobra.Command {
 			if all == (len(names) > 0) {
 				return errors.New("name the clusters to delete, or give --all")
 			}
-			if all {
-				ctx, stop := interruptible()
-				defer stop()
-				p, err := provider(ctx)
-				if err != nil {
-					return err
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				if all {
+					var err error
+					if names, err = cluster.List(ctx, p); err != nil {
+						return err
+					}
 				}
-				defer p.Close()
-				if names, err = cluster.List(ctx, p); err != nil {
-					return err
-				}
-			}
-			return deleteClusters(cmd, names, kubeconfigPath)
+				return deleteClusters(ctx, cmd, p, names, kubeconfigPath)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "A", false, "delete every kindlike cluster")
@@ -68,17 +67,10 @@ func newDeleteClustersCommand() *cobra.Command {
 	return cmd
 }
 
-func deleteClusters(cmd *cobra.Command, names []string, kubeconfigPath string) error {
+func deleteClusters(ctx context.Context, cmd *cobra.Command, p cluster.Provider, names []string, kubeconfigPath string) error {
 	if kubeconfigPath == "" {
 		kubeconfigPath = kubeconfig.DefaultPath()
 	}
-	ctx, stop := interruptible()
-	defer stop()
-	p, err := provider(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
 	var errs []error
 	for _, name := range names {
 		found, err := cluster.Delete(ctx, p, name, kubeconfigPath)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,18 +33,13 @@ func newExportKubeconfigCommand() *cobra.Command {
 			if kubeconfigPath == "" {
 				kubeconfigPath = kubeconfig.DefaultPath()
 			}
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			if err := cluster.ExportKubeconfig(ctx, p, name, kubeconfigPath); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Set kubectl context to %q in %s.\n", cluster.ContextName(name), kubeconfigPath)
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				if err := cluster.ExportKubeconfig(ctx, p, name, kubeconfigPath); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Set kubectl context to %q in %s.\n", cluster.ContextName(name), kubeconfigPath)
+				return nil
+			})
 		},
 	}
 	addNameFlag(cmd, &name)
@@ -64,17 +60,12 @@ func newExportLogsCommand() *cobra.Command {
 			} else {
 				dir = filepath.Join(os.TempDir(), fmt.Sprintf("kindlike-logs-%s-%s", name, time.Now().Format("20060102-150405")))
 			}
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				err := cluster.ExportLogs(ctx, p, name, dir)
+				fmt.Fprintf(cmd.ErrOrStderr(), "Exported logs of cluster %q to:\n", name)
+				fmt.Fprintln(cmd.OutOrStdout(), dir)
 				return err
-			}
-			defer p.Close()
-			err = cluster.ExportLogs(ctx, p, name, dir)
-			fmt.Fprintf(cmd.ErrOrStderr(), "Exported logs of cluster %q to:\n", name)
-			fmt.Fprintln(cmd.OutOrStdout(), dir)
-			return err
+			})
 		},
 	}
 	addNameFlag(cmd, &name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -26,24 +27,19 @@ func newGetClustersCommand() *cobra.Command {
 		Short: "List the kindlike clusters on this Docker",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			names, err := cluster.List(ctx, p)
-			if err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "No kindlike clusters found.")
-			}
-			for _, n := range names {
-				fmt.Fprintln(cmd.OutOrStdout(), n)
-			}
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				names, err := cluster.List(ctx, p)
+				if err != nil {
+					return err
+				}
+				if len(names) == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "No kindlike clusters found.")
+				}
+				for _, n := range names {
+					fmt.Fprintln(cmd.OutOrStdout(), n)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -56,37 +52,32 @@ func newGetNodesCommand() *cobra.Command {
 		Short: "List a cluster's containers (nodes and load balancer) with their Docker state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			if all {
-				name = ""
-			}
-			nodes, err := cluster.Nodes(ctx, p, name)
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
-			if all {
-				fmt.Fprintln(w, "CLUSTER\tNAME\tROLE\tSTATE\tSTATUS\tIP\tAPI")
-			} else {
-				fmt.Fprintln(w, "NAME\tROLE\tSTATE\tSTATUS\tIP\tAPI")
-			}
-			for _, n := range nodes {
-				api := "-"
-				if n.APIHostPort != 0 {
-					api = fmt.Sprintf("127.0.0.1:%d", n.APIHostPort)
-				}
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
 				if all {
-					fmt.Fprintf(w, "%s\t", n.Cluster)
+					name = ""
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.State, n.Status, n.IP, api)
-			}
-			return w.Flush()
+				nodes, err := cluster.Nodes(ctx, p, name)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
+				if all {
+					fmt.Fprintln(w, "CLUSTER\tNAME\tROLE\tSTATE\tSTATUS\tIP\tAPI")
+				} else {
+					fmt.Fprintln(w, "NAME\tROLE\tSTATE\tSTATUS\tIP\tAPI")
+				}
+				for _, n := range nodes {
+					api := "-"
+					if n.APIHostPort != 0 {
+						api = fmt.Sprintf("127.0.0.1:%d", n.APIHostPort)
+					}
+					if all {
+						fmt.Fprintf(w, "%s\t", n.Cluster)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.State, n.Status, n.IP, api)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	addNameFlag(cmd, &name)
@@ -102,23 +93,18 @@ func newGetKubeconfigCommand() *cobra.Command {
 		Short: "Print the cluster's admin kubeconfig",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				e, err := cluster.Kubeconfig(ctx, p, name, internal)
+				if err != nil {
+					return err
+				}
+				b, err := clientcmd.Write(*e.Config())
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
 				return err
-			}
-			defer p.Close()
-			e, err := cluster.Kubeconfig(ctx, p, name, internal)
-			if err != nil {
-				return err
-			}
-			b, err := clientcmd.Write(*e.Config())
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			})
 		},
 	}
 	addNameFlag(cmd, &name)

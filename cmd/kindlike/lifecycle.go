@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -18,18 +19,13 @@ func newStopCommand() *cobra.Command {
 		Short: "Stop every container of a cluster, keeping all its state; `start cluster` brings it back",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := interruptible()
-			defer cancel()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			if err := cluster.Stop(ctx, p, name, progress.New(cmd.ErrOrStderr())); err != nil {
-				return fmt.Errorf("stop cluster %s: %w", name, interrupted(ctx, err))
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Stopped cluster %q; `kindlike start cluster --name %s` starts it again.\n", name, name)
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				if err := cluster.Stop(ctx, p, name, progress.New(cmd.ErrOrStderr())); err != nil {
+					return fmt.Errorf("stop cluster %s: %w", name, interrupted(ctx, err))
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Stopped cluster %q; `kindlike start cluster --name %s` starts it again.\n", name, name)
+				return nil
+			})
 		},
 	}
 	addNameFlag(stop, &name)
@@ -46,19 +42,14 @@ func newStartCommand() *cobra.Command {
 		Short: "Start a stopped cluster's containers and wait for its nodes to be Ready",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := interruptible()
-			defer cancel()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			started := time.Now()
-			if err := cluster.Start(ctx, p, name, wait, progress.New(cmd.ErrOrStderr())); err != nil {
-				return fmt.Errorf("start cluster %s: %w", name, interrupted(ctx, err))
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Started cluster %q in %.1fs.\n", name, time.Since(started).Seconds())
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				started := time.Now()
+				if err := cluster.Start(ctx, p, name, wait, progress.New(cmd.ErrOrStderr())); err != nil {
+					return fmt.Errorf("start cluster %s: %w", name, interrupted(ctx, err))
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Started cluster %q in %.1fs.\n", name, time.Since(started).Seconds())
+				return nil
+			})
 		},
 	}
 	addNameFlag(start, &name)

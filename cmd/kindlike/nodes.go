@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -21,21 +22,16 @@ func newAddCommand() *cobra.Command {
 		Short: "Add a worker, or with --control-plane a Raft voter, to a running cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := interruptible()
-			defer cancel()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			o.Wait, o.Progress = wait, progress.New(cmd.ErrOrStderr())
-			name, err := cluster.AddNode(ctx, p, o)
-			if err != nil {
-				return fmt.Errorf("add node to %s: %w", o.Cluster, interrupted(ctx, err))
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Added node %q to cluster %q.\n", name, o.Cluster)
-			fmt.Fprintln(cmd.OutOrStdout(), name)
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				o.Wait, o.Progress = wait, progress.New(cmd.ErrOrStderr())
+				name, err := cluster.AddNode(ctx, p, o)
+				if err != nil {
+					return fmt.Errorf("add node to %s: %w", o.Cluster, interrupted(ctx, err))
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Added node %q to cluster %q.\n", name, o.Cluster)
+				fmt.Fprintln(cmd.OutOrStdout(), name)
+				return nil
+			})
 		},
 	}
 	addNameFlag(add, &o.Cluster)
@@ -54,18 +50,13 @@ func newRemoveCommand() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := interruptible()
-			defer cancel()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			if err := cluster.RemoveNode(ctx, p, name, args[0], progress.New(cmd.ErrOrStderr())); err != nil {
-				return fmt.Errorf("remove node %s: %w", args[0], interrupted(ctx, err))
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Removed node %q from cluster %q.\n", args[0], name)
-			return nil
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				if err := cluster.RemoveNode(ctx, p, name, args[0], progress.New(cmd.ErrOrStderr())); err != nil {
+					return fmt.Errorf("remove node %s: %w", args[0], interrupted(ctx, err))
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Removed node %q from cluster %q.\n", args[0], name)
+				return nil
+			})
 		},
 	}
 	addNameFlag(remove, &name)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,59 +29,54 @@ func newStatusCommand() *cobra.Command {
 			if output != "" && output != "json" {
 				return fmt.Errorf("--output: %q is not a format; use json, or leave it out for tables", output)
 			}
-			ctx, stop := interruptible()
-			defer stop()
-			p, err := provider(ctx)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			out := cmd.OutOrStdout()
-			tty := false
-			if f, ok := out.(*os.File); ok {
-				tty = term.IsTerminal(int(f.Fd()))
-			}
-			for {
-				st, err := cluster.GetStatus(ctx, p, name)
-				if err != nil {
-					if ctx.Err() != nil {
+			return withProvider(func(ctx context.Context, p cluster.Provider) error {
+				out := cmd.OutOrStdout()
+				tty := false
+				if f, ok := out.(*os.File); ok {
+					tty = term.IsTerminal(int(f.Fd()))
+				}
+				for {
+					st, err := cluster.GetStatus(ctx, p, name)
+					if err != nil {
+						if ctx.Err() != nil {
+							return nil
+						}
+						return err
+					}
+					var buf bytes.Buffer
+					if output == "json" {
+						b, err := json.MarshalIndent(st, "", "  ")
+						if err != nil {
+							return err
+						}
+						buf.Write(append(b, '\n'))
+					} else if watch && tty {
+						buf.WriteString("\033[H\033[2J") // home, clear: redraw in place
+					}
+					if output == "" {
+						if watch {
+							buf.WriteString(time.Now().Format("15:04:05") + "  ")
+						}
+						if err := st.Write(&buf); err != nil {
+							return err
+						}
+						if watch && !tty {
+							buf.WriteString("\n")
+						}
+					}
+					if _, err := out.Write(buf.Bytes()); err != nil {
+						return err
+					}
+					if !watch {
 						return nil
 					}
-					return err
-				}
-				var buf bytes.Buffer
-				if output == "json" {
-					b, err := json.MarshalIndent(st, "", "  ")
-					if err != nil {
-						return err
-					}
-					buf.Write(append(b, '\n'))
-				} else if watch && tty {
-					buf.WriteString("\033[H\033[2J") // home, clear: redraw in place
-				}
-				if output == "" {
-					if watch {
-						buf.WriteString(time.Now().Format("15:04:05") + "  ")
-					}
-					if err := st.Write(&buf); err != nil {
-						return err
-					}
-					if watch && !tty {
-						buf.WriteString("\n")
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(interval):
 					}
 				}
-				if _, err := out.Write(buf.Bytes()); err != nil {
-					return err
-				}
-				if !watch {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
+			})
 		},
 	}
 	addNameFlag(cmd, &name)
