@@ -171,6 +171,24 @@ func (c *testCluster) mustKubectl(args ...string) string {
 	return out
 }
 
+// waitFor runs kubectl until its output matches re, and returns that output.
+func (c *testCluster) waitFor(timeout time.Duration, re string, args ...string) string {
+	c.t.Helper()
+	rx := regexp.MustCompile(re)
+	var out string
+	eventually(c.t, timeout, "kubectl "+strings.Join(args, " "), func() error {
+		var err error
+		if out, err = c.kubectl(args...); err != nil {
+			return err
+		}
+		if !rx.MatchString(out) {
+			return fmt.Errorf("%q does not match %q", out, re)
+		}
+		return nil
+	})
+	return out
+}
+
 // eventually retries f until it succeeds or timeout passes, returning how long it
 // took.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) time.Duration {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,41 +31,25 @@ func TestPods(t *testing.T) {
 		"04-lifecycle-pod.yaml", "05-init-containers-pod.yaml", "10-configmap-secret.yaml"} {
 		c.mustKubectl("apply", "-f", filepath.Join(scenarios, f))
 	}
-	waitFor := func(timeout time.Duration, re string, args ...string) string {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		var out string
-		eventually(t, timeout, strings.Join(args, " "), func() error {
-			var err error
-			if out, err = c.kubectl(args...); err != nil {
-				return err
-			}
-			if !rx.MatchString(out) {
-				return fmt.Errorf("%q does not match %q", out, re)
-			}
-			return nil
-		})
-		return out
-	}
-	waitFor(90*time.Second, `twocontainers\s+2/2\s+Running`, "get", "pod", "twocontainers")
+	c.waitFor(90*time.Second, `twocontainers\s+2/2\s+Running`, "get", "pod", "twocontainers")
 	if out := c.mustKubectl("exec", "twocontainers", "-c", "shell", "--", "curl", "-s", "localhost:9876/info"); !strings.Contains(out, "0.5.0") {
 		t.Errorf("curl localhost from the shell container: %q", out)
 	}
 	if out := c.mustKubectl("logs", "twocontainers", "-c", "sise"); !strings.Contains(out, "9876") {
 		t.Errorf("logs of sise: %q", out)
 	}
-	waitFor(60*time.Second, `two-containers\s+1/2`, "get", "pod", "two-containers")
+	c.waitFor(60*time.Second, `two-containers\s+1/2`, "get", "pod", "two-containers")
 	if out := c.mustKubectl("exec", "two-containers", "-c", "nginx-container", "--", "cat", "/usr/share/nginx/html/index.html"); out != "Hello from the debian container\n" {
 		t.Errorf("shared volume: %q", out)
 	}
-	waitFor(60*time.Second, `probe-demo\s+1/1\s+Running`, "get", "pod", "probe-demo", "-n", "demo")
-	waitFor(60*time.Second, `lifecycle-demo\s+1/1\s+Running`, "get", "pod", "lifecycle-demo", "-n", "demo")
+	c.waitFor(60*time.Second, `probe-demo\s+1/1\s+Running`, "get", "pod", "probe-demo", "-n", "demo")
+	c.waitFor(60*time.Second, `lifecycle-demo\s+1/1\s+Running`, "get", "pod", "lifecycle-demo", "-n", "demo")
 	if out := c.mustKubectl("exec", "lifecycle-demo", "-n", "demo", "--", "cat", "/usr/share/message"); out != "Hello from the postStart handler\n" {
 		t.Errorf("postStart: %q", out)
 	}
-	waitFor(60*time.Second, `myapp-demo\s+0/1\s+Init:0/2`, "get", "pod", "myapp-demo", "-n", "demo")
-	waitFor(60*time.Second, `config-demo\s+1/1\s+Running`, "get", "pod", "config-demo", "-n", "demo")
-	waitFor(20*time.Second, `lang=en password=s3cr3t\ngreeting=hello\ncolor=blue`, "logs", "config-demo", "-n", "demo")
+	c.waitFor(60*time.Second, `myapp-demo\s+0/1\s+Init:0/2`, "get", "pod", "myapp-demo", "-n", "demo")
+	c.waitFor(60*time.Second, `config-demo\s+1/1\s+Running`, "get", "pod", "config-demo", "-n", "demo")
+	c.waitFor(20*time.Second, `lang=en password=s3cr3t\ngreeting=hello\ncolor=blue`, "logs", "config-demo", "-n", "demo")
 
 	// Deleting runs preStop (nginx -s quit) and leaves nothing of the pod.
 	c.mustKubectl("delete", "pod", "lifecycle-demo", "-n", "demo")
