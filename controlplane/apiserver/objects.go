@@ -87,6 +87,20 @@ func (s *Server) get(ctx context.Context, res *registry.Resource, ns, name strin
 	return decode(res, e)
 }
 
+// current reads the object a write starts from. The first attempt reads this
+// member's state, which compare-and-swap makes safe to write from; but a miss there
+// may only mean this member has not applied a recent create yet, so it is confirmed
+// by a linearizable read before the client is told NotFound. Retries read
+// linearizably.
+func (s *Server) current(ctx context.Context, res *registry.Resource, ns, name string, attempt int) (runtime.Object, error) {
+	local := attempt == 0
+	obj, err := s.get(ctx, res, ns, name, !local)
+	if local && apierrors.IsNotFound(err) {
+		return s.get(ctx, res, ns, name, true)
+	}
+	return obj, err
+}
+
 // list reads every object of res in ns ("" for all), with the revision the list reflects.
 func (s *Server) list(ctx context.Context, res *registry.Resource, ns string, consistent bool) ([]runtime.Object, uint64, error) {
 	entries, rev, err := s.store.List(ctx, res.Prefix(ns), consistent)
@@ -306,7 +320,7 @@ func (s *Server) create(ctx context.Context, res *registry.Resource, ns string, 
 // namespaceAcceptsContent refuses objects in a namespace that does not exist or is
 // being deleted.
 func (s *Server) namespaceAcceptsContent(ctx context.Context, res *registry.Resource, ns string) error {
-	obj, err := s.get(ctx, registry.Namespaces, "", ns, false)
+	obj, err := s.current(ctx, registry.Namespaces, "", ns, 0)
 	if err != nil {
 		return err
 	}
@@ -327,7 +341,7 @@ type mutation func(old runtime.Object) (runtime.Object, error)
 // nothing. An object being deleted whose last finalizer is removed is deleted.
 func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, name string, mutate mutation, dry bool) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
-		old, err := s.get(ctx, res, ns, name, attempt > 0)
+		old, err := s.current(ctx, res, ns, name, attempt)
 		if err != nil {
 			return nil, err
 		}
@@ -429,7 +443,7 @@ const (
 // afterwards (the last state when gone) and whether it is gone.
 func (s *Server) deleteObject(ctx context.Context, res *registry.Resource, ns, name string, opts *metav1.DeleteOptions, dry bool) (runtime.Object, bool, error) {
 	for attempt := 0; ; attempt++ {
-		old, err := s.get(ctx, res, ns, name, attempt > 0)
+		old, err := s.current(ctx, res, ns, name, attempt)
 		if err != nil {
 			return nil, false, err
 		}

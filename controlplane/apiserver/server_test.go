@@ -37,6 +37,12 @@ type testServer struct {
 // with the default namespace created.
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerOver(t, func(st Storage) Storage { return st })
+}
+
+// newTestServerOver is newTestServer with the store seen through wrap.
+func newTestServerOver(t *testing.T, wrap func(Storage) Storage) *testServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,7 @@ func newTestServer(t *testing.T) *testServer {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s := New(Config{Storage: st, Tables: printers.Table, Tokens: map[string]User{testToken: {Name: "admin"}}})
+	s := New(Config{Storage: wrap(st), Tables: printers.Table, Tokens: map[string]User{testToken: {Name: "admin"}}})
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	cfg := &rest.Config{Host: hs.URL, BearerToken: testToken}
