@@ -27,17 +27,29 @@ const (
 // status when it changed. The containers are pc, read again if the agent changed any
 // container since pc was listed; a change it did not make (an exit) wakes the pod's
 // worker, whose next sync shows it.
-func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) error {
+//
+// While the cause of a container's exit may still change (runtime.OOMSettle), a
+// pod does not turn Succeeded or Failed, which would be final: the status waits,
+// and the returned delay asks for another sync once the cause is settled.
+func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) (time.Duration, error) {
 	if a.rt.Changes() != pc.changes {
 		var err error
 		if pc, err = a.listPod(ctx, string(pod.UID)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	a.syncProbes(pod, pc)
 	status := a.podStatus(ctx, pod, pc, st)
+	var unsettled time.Duration
+	now := time.Now()
+	for _, c := range pc.all {
+		unsettled = max(unsettled, c.Unsettled(now))
+	}
+	if unsettled > 0 && isTerminal(status.Phase) {
+		return unsettled, nil
+	}
 	_, err := a.postPodStatus(ctx, pod, status)
-	return err
+	return unsettled, err
 }
 
 // syncProbes keeps a probe worker for every probe of the running app containers of
@@ -461,11 +473,19 @@ func (a *agent) postPodStatus(ctx context.Context, pod *corev1.Pod, s corev1.Pod
 	return out, err
 }
 
-// mergeConditions keeps ours and adds the ones others set that we lack.
+// mergeConditions keeps ours and adds the ones others set that we lack. A condition
+// whose status the API already shows keeps the API's transition time: ours was
+// computed from a cached pod that may not have shown our own last write yet, and
+// the transition happened when that write said so, not now.
 func mergeConditions(ours, theirs []corev1.PodCondition) []corev1.PodCondition {
 	have := map[corev1.PodConditionType]bool{}
-	for _, c := range ours {
+	for i, c := range ours {
 		have[c.Type] = true
+		for _, t := range theirs {
+			if t.Type == c.Type && t.Status == c.Status {
+				ours[i].LastTransitionTime = t.LastTransitionTime
+			}
+		}
 	}
 	for _, c := range theirs {
 		if !have[c.Type] {

@@ -150,7 +150,7 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 			}
 		}
 		wg.Wait()
-		return 0, a.updateStatus(ctx, pod, pc, st)
+		return a.updateStatus(ctx, pod, pc, st)
 	}
 	if pod.Status.StartTime == nil {
 		// A pod new to the node shows ContainerCreating (and its start time) at once,
@@ -166,10 +166,8 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 	sandbox, err := a.ensureSandbox(ctx, pod, pc, st)
 	if err != nil || sandbox == nil {
 		// Report ContainerCreating (or a lost sandbox's exits), then try again.
-		if perr := a.updateStatus(ctx, pod, pc, st); perr != nil {
-			err = errors.Join(err, perr)
-		}
-		return 0, err
+		again, perr := a.updateStatus(ctx, pod, pc, st)
+		return again, errors.Join(err, perr)
 	}
 	if old := pc.sandbox(); (old == nil || old.ID != sandbox.ID) && len(pc.all) > 0 {
 		// The old sandbox's containers were stopped: see them as they are now.
@@ -185,7 +183,8 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 			again = soonest(again, a.syncContainer(ctx, pod, &pod.Spec.Containers[i], false, pc, sandbox, st))
 		}
 	}
-	return again, a.updateStatus(ctx, pod, pc, st)
+	d, err = a.updateStatus(ctx, pod, pc, st)
+	return soonest(again, d), err
 }
 
 // listPod reads the pod's containers from Docker.
