@@ -524,8 +524,10 @@ func TestNginx(t *testing.T) {
 			if !strings.Contains(logs, `"GET / HTTP/1.1" 200`) {
 				t.Errorf("the access log is not on stdout:\n%s", logs)
 			}
-			// Scenario 04's preStop hook stops it gracefully.
-			mustDocker(t, "exec", web, "/usr/sbin/nginx", "-s", "quit")
+			// Scenario 04's preStop hook stops it gracefully. The exec'd process
+			// itself may be killed with the container (137) when the master quits
+			// before it has exited; the container's own exit code is what counts.
+			_, _ = docker(context.Background(), "exec", web, "/usr/sbin/nginx", "-s", "quit")
 			if code := waitExit(t, web, 10*time.Second); code != 0 {
 				t.Errorf("after nginx -s quit: exit %d, want 0", code)
 			}

@@ -66,8 +66,10 @@ type Runtime struct {
 	node    string
 
 	// mu guards inspected, a cache of container inspections: a container only moves
-	// forward (created, running, exited) and is never restarted by us, so an
-	// inspection stays right as long as the listed state is the same.
+	// forward (created, running, exited) and is never restarted by us, so the
+	// inspection of a running or exited one stays right as long as the listed state
+	// is the same. A created one is not cached: a failed start leaves it listed as
+	// created, with the engine's error only in a new inspection.
 	mu        sync.Mutex
 	inspected map[string]cachedInspect
 
@@ -234,6 +236,9 @@ func (r *Runtime) inspectCached(ctx context.Context, id, state string) (Containe
 	got, err := r.Inspect(ctx, id)
 	if err != nil {
 		return Container{}, err
+	}
+	if state != string(container.StateRunning) && state != string(container.StateExited) {
+		return got, nil
 	}
 	if got.Unsettled(time.Now()) > 0 {
 		return got, nil // the engine may still mark it OOM-killed: look again next time
