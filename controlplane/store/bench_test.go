@@ -60,6 +60,18 @@ func BenchmarkGet(b *testing.B) {
 	if _, err := f.Create(context.Background(), "/v1/pods/default/read", benchValue); err != nil {
 		b.Fatal(err)
 	}
+	// A write on the leader, then a linearizable read of it on a follower: the
+	// follower must learn the write is committed before it can answer.
+	b.Run("consistent=true/after-a-write-on-the-leader", func(b *testing.B) {
+		benchClients(b, 1, func(_, n int) error {
+			key := fmt.Sprintf("/v1/pods/default/written-%d", n)
+			if _, err := c.stores[leader].Create(context.Background(), key, benchValue); err != nil {
+				return err
+			}
+			_, err := f.Get(context.Background(), key, true)
+			return err
+		})
+	})
 	for _, consistent := range []bool{true, false} {
 		for _, clients := range []int{1, 8} {
 			b.Run(fmt.Sprintf("consistent=%t/clients=%d", consistent, clients), func(b *testing.B) {

@@ -23,7 +23,7 @@ import (
 //	response: status byte, body
 const (
 	reqApply     byte = 1 // body: encoded command; answer: encoded applyResult
-	reqReadIndex byte = 2 // body: empty; answer: uvarint rev
+	reqReadIndex byte = 2 // body: uvarint rev the asker has applied; answer: uvarint rev
 	reqJoin      byte = 3 // body: id, addr; answer: empty
 	reqRemove    byte = 4 // body: id; answer: empty
 )
@@ -206,9 +206,11 @@ func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (*applyR
 }
 
 // readIndex asks the leader at addr for a rev that covers every write acknowledged
-// before the call. It is safe to retry whatever happens.
-func (f *forwarder) readIndex(ctx context.Context, addr string) (uint64, error) {
-	status, body, _, err := f.call(ctx, addr, []byte{reqReadIndex})
+// before the call, telling it the rev this member has applied (so that the leader
+// can hurry the commit index along when this member is behind). It is safe to retry
+// whatever happens.
+func (f *forwarder) readIndex(ctx context.Context, addr string, applied uint64) (uint64, error) {
+	status, body, _, err := f.call(ctx, addr, binary.AppendUvarint([]byte{reqReadIndex}, applied))
 	if err != nil {
 		if callerGaveUp(ctx) {
 			return 0, err
@@ -295,18 +297,24 @@ func (s *Store) handleForward(req []byte) (byte, []byte) {
 		if err != nil {
 			return forwardError(err)
 		}
-		select {
-		case s.nudge <- struct{}{}:
-		default: // a nudge is already due
-		}
+		s.nudgeFollowersSoon()
 		return statusOK, res.encode()
 	case reqReadIndex:
+		d := decoder{b: body}
+		applied := d.uvarint()
+		if err := d.finish(); err != nil {
+			return statusError, []byte(err.Error())
+		}
 		rev, err := s.leaderReadIndex(ctx)
 		if errors.Is(err, ErrClosed) {
 			return statusNotLeader, nil // ask whoever leads next
 		}
 		if err != nil {
 			return forwardError(err)
+		}
+		if rev > applied {
+			// The asker waits to apply rev, which it may not know is committed.
+			s.nudgeFollowersSoon()
 		}
 		return statusOK, binary.AppendUvarint(nil, rev)
 	case reqJoin, reqRemove:

@@ -71,12 +71,12 @@ func TestTLSPeers(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			if tt.ok {
-				if _, err := fwd.readIndex(cctx, leaderAddr); err != nil {
+				if _, err := fwd.readIndex(cctx, leaderAddr, 0); err != nil {
 					t.Fatalf("read index with a member certificate: %v", err)
 				}
 				return
 			}
-			if rev, err := fwd.readIndex(cctx, leaderAddr); err == nil {
+			if rev, err := fwd.readIndex(cctx, leaderAddr, 0); err == nil {
 				t.Fatalf("read index over the peer port answered %d", rev)
 			}
 			cmd := command{Op: opCreate, Key: "/v1/secrets/default/injected", Value: []byte("x")}
@@ -103,7 +103,7 @@ func TestTLSPeers(t *testing.T) {
 	defer rogue.Close()
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if _, err := c.stores[f[0]].fwd.readIndex(cctx, rogueLn.Addr().String()); err == nil {
+	if _, err := c.stores[f[0]].fwd.readIndex(cctx, rogueLn.Addr().String(), 0); err == nil {
 		t.Fatal("member accepted a server with a rogue certificate")
 	}
 }
