@@ -27,29 +27,17 @@ const (
 // status when it changed. The containers are pc, read again if the agent changed any
 // container since pc was listed; a change it did not make (an exit) wakes the pod's
 // worker, whose next sync shows it.
-//
-// While the cause of a container's exit may still change (runtime.OOMSettle), a
-// pod does not turn Succeeded or Failed, which would be final: the status waits,
-// and the returned delay asks for another sync once the cause is settled.
-func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) (time.Duration, error) {
+func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, pc podContainers, st *podState) error {
 	if a.rt.Changes() != pc.changes {
 		var err error
 		if pc, err = a.listPod(ctx, string(pod.UID)); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	a.syncProbes(pod, pc)
 	status := a.podStatus(ctx, pod, pc, st)
-	var unsettled time.Duration
-	now := time.Now()
-	for _, c := range pc.all {
-		unsettled = max(unsettled, c.Unsettled(now))
-	}
-	if unsettled > 0 && isTerminal(status.Phase) {
-		return unsettled, nil
-	}
 	_, err := a.postPodStatus(ctx, pod, status)
-	return unsettled, err
+	return err
 }
 
 // syncProbes keeps a probe worker for every probe of the running app containers of

@@ -150,7 +150,7 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 			}
 		}
 		wg.Wait()
-		return a.updateStatus(ctx, pod, pc, st)
+		return 0, a.updateStatus(ctx, pod, pc, st)
 	}
 	if pod.Status.StartTime == nil {
 		// A pod new to the node shows ContainerCreating (and its start time) at once,
@@ -166,8 +166,10 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 	sandbox, err := a.ensureSandbox(ctx, pod, pc, st)
 	if err != nil || sandbox == nil {
 		// Report ContainerCreating (or a lost sandbox's exits), then try again.
-		again, perr := a.updateStatus(ctx, pod, pc, st)
-		return again, errors.Join(err, perr)
+		if perr := a.updateStatus(ctx, pod, pc, st); perr != nil {
+			err = errors.Join(err, perr)
+		}
+		return 0, err
 	}
 	if old := pc.sandbox(); (old == nil || old.ID != sandbox.ID) && len(pc.all) > 0 {
 		// The old sandbox's containers were stopped: see them as they are now.
@@ -183,8 +185,7 @@ func (a *agent) runPod(ctx context.Context, pod *corev1.Pod, pc podContainers) (
 			again = soonest(again, a.syncContainer(ctx, pod, &pod.Spec.Containers[i], false, pc, sandbox, st))
 		}
 	}
-	d, err = a.updateStatus(ctx, pod, pc, st)
-	return soonest(again, d), err
+	return again, a.updateStatus(ctx, pod, pc, st)
 }
 
 // listPod reads the pod's containers from Docker.

@@ -122,42 +122,20 @@ type Container struct {
 	GracePeriod   int64
 	TermMsgPath   string
 
-	State     State
-	ExitCode  int
-	OOMKilled bool
-	Error     string // the engine's error starting it
-	// MemoryLimit is the engine's memory limit in bytes, 0 for none.
-	MemoryLimit int64
-	CreatedAt   string
-	StartedAt   string
-	FinishedAt  string
-	TTY         bool
+	State      State
+	ExitCode   int
+	OOMKilled  bool
+	Error      string // the engine's error starting it
+	CreatedAt  string
+	StartedAt  string
+	FinishedAt string
+	TTY        bool
 	// IP is the sandbox's address on the cluster network.
 	IP string
 }
 
 // Running reports whether the container's process runs.
 func (c Container) Running() bool { return c.State == StateRunning }
-
-// OOMSettle is how long after a SIGKILL exit the engine may still learn that the
-// kernel's OOM killer sent it. On cgroup v2 the OOM event can reach dockerd after the
-// exit, so an early inspection shows exit code 137 without the OOM mark (Nomad
-// #13119 saw the same), which would make an OOMKilled container look like "Error".
-const OOMSettle = 2 * time.Second
-
-// Unsettled reports how long the cause of the container's exit may still change:
-// for a container with a memory limit that died of SIGKILL without the OOM mark,
-// the rest of OOMSettle after it finished; otherwise zero.
-func (c Container) Unsettled(now time.Time) time.Duration {
-	if c.State != StateExited || c.OOMKilled || c.ExitCode != 137 || c.MemoryLimit == 0 {
-		return 0
-	}
-	finished, err := time.Parse(time.RFC3339Nano, c.FinishedAt)
-	if err != nil {
-		return 0
-	}
-	return max(0, finished.Add(OOMSettle).Sub(now))
-}
 
 // ContainerName names a pod container as kubelet did, so `docker ps` tells whose it is:
 // k8s_<container>_<pod>_<namespace>_<uid>_<attempt>; the pause container is k8s_POD_....
@@ -240,9 +218,6 @@ func (r *Runtime) inspectCached(ctx context.Context, id, state string) (Containe
 	if state != string(container.StateRunning) && state != string(container.StateExited) {
 		return got, nil
 	}
-	if got.Unsettled(time.Now()) > 0 {
-		return got, nil // the engine may still mark it OOM-killed: look again next time
-	}
 	r.mu.Lock()
 	r.inspected[id] = cachedInspect{state: state, c: got}
 	r.mu.Unlock()
@@ -292,9 +267,6 @@ func fromInspect(j container.InspectResponse) Container {
 		c.GracePeriod, _ = strconv.ParseInt(l[LabelGracePeriod], 10, 64)
 		c.TermMsgPath = l[LabelTerminationMessagePath]
 		c.TTY = cfg.Tty
-	}
-	if hc := j.HostConfig; hc != nil {
-		c.MemoryLimit = hc.Memory
 	}
 	if ns := j.NetworkSettings; ns != nil {
 		for _, ep := range ns.Networks {
