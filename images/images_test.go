@@ -527,7 +527,12 @@ func TestNginx(t *testing.T) {
 			// Scenario 04's preStop hook stops it gracefully. The exec'd process
 			// itself may be killed with the container (137) when the master quits
 			// before it has exited; the container's own exit code is what counts.
-			_, _ = docker(context.Background(), "exec", web, "/usr/sbin/nginx", "-s", "quit")
+			if _, err := docker(context.Background(), "exec", web, "/usr/sbin/nginx", "-s", "quit"); err != nil {
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != 137 {
+					t.Errorf("nginx -s quit: %v", err)
+				}
+			}
 			if code := waitExit(t, web, 10*time.Second); code != 0 {
 				t.Errorf("after nginx -s quit: exit %d, want 0", code)
 			}
