@@ -271,18 +271,20 @@ func annotationsChanged(obj, old runtime.Object) bool {
 	return !apiequality.Semantic.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
 }
 
-// specChanged reports whether anything outside metadata and status differs.
+// specChanged reports whether anything outside metadata and status differs: the
+// two objects, of one type, are compared field by field, without copies.
 func specChanged(obj, old runtime.Object) bool {
-	a, b := obj.DeepCopyObject(), old.DeepCopyObject()
-	for _, o := range []runtime.Object{a, b} {
-		v := reflect.ValueOf(o).Elem()
-		for _, f := range []string{"ObjectMeta", "Status", "TypeMeta"} {
-			if fv := v.FieldByName(f); fv.IsValid() && fv.CanSet() {
-				fv.Set(reflect.Zero(fv.Type()))
-			}
+	a, b := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	for i := range a.NumField() {
+		switch a.Type().Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !apiequality.Semantic.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			return true
 		}
 	}
-	return !apiequality.Semantic.DeepEqual(a, b)
+	return false
 }
 
 // create stores a new object after preparing and validating it.
@@ -384,16 +386,27 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 	}
 }
 
-// unchanged compares two versions of an object, ignoring resourceVersion.
+// unchanged compares two versions of an object, ignoring resourceVersion,
+// managedFields and kind. Rather than copy both, it sets those aside on the
+// objects themselves for the comparison and puts them back before returning.
 func unchanged(obj, old runtime.Object) bool {
-	a, b := obj.DeepCopyObject(), old.DeepCopyObject()
-	for _, o := range []runtime.Object{a, b} {
-		m, _ := meta.Accessor(o)
-		m.SetResourceVersion("")
-		m.SetManagedFields(nil)
-		o.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	defer setAside(obj)()
+	defer setAside(old)()
+	return apiequality.Semantic.DeepEqual(obj, old)
+}
+
+// setAside clears what unchanged ignores and returns the function restoring it.
+func setAside(o runtime.Object) (restore func()) {
+	m, _ := meta.Accessor(o)
+	rv, fields, gvk := m.GetResourceVersion(), m.GetManagedFields(), o.GetObjectKind().GroupVersionKind()
+	m.SetResourceVersion("")
+	m.SetManagedFields(nil)
+	o.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	return func() {
+		m.SetResourceVersion(rv)
+		m.SetManagedFields(fields)
+		o.GetObjectKind().SetGroupVersionKind(gvk)
 	}
-	return apiequality.Semantic.DeepEqual(a, b)
 }
 
 // finalizedAway reports whether an object under deletion has nothing left holding it.
