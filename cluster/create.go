@@ -142,7 +142,7 @@ func Create(ctx context.Context, p Provider, o CreateOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	specs, err := nodeSpecs(name, image, plan, lb, apiPort, timing, creds)
+	specs, err := nodeSpecs(name, image, plan, lb, apiPort, timing, config.NetworkFor(subnet), creds)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func planNodes(clusterName string, nodes []config.ClusterNode, subnet netip.Pref
 }
 
 // nodeSpecs are the containers of a planned cluster with their files.
-func nodeSpecs(clusterName, image string, plan []plannedNode, lb *plannedNode, apiPort int, timing config.Timing, creds *credentials) ([]NodeSpec, error) {
+func nodeSpecs(clusterName, image string, plan []plannedNode, lb *plannedNode, apiPort int, timing config.Timing, network config.Network, creds *credentials) ([]NodeSpec, error) {
 	var peers []config.Peer
 	var backends []string
 	for _, n := range plan {
@@ -328,6 +328,7 @@ func nodeSpecs(clusterName, image string, plan []plannedNode, lb *plannedNode, a
 	var specs []NodeSpec
 	for _, n := range plan {
 		nc := nodeConfig(clusterName, n, timing, internalServer(endpoint))
+		nc.Network = network
 		if n.role == config.RoleControlPlane {
 			nc.ControlPlane = &config.ControlPlaneMember{Peers: peers}
 		}

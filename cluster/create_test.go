@@ -38,7 +38,7 @@ func planned(t *testing.T, c *config.Cluster, apiPort int) ([]NodeSpec, *credent
 		t.Fatal(err)
 	}
 	tm, _ := c.EffectiveTiming()
-	specs, err := nodeSpecs(c.Name, "kindlike/node:test", plan, lb, apiPort, tm, creds)
+	specs, err := nodeSpecs(c.Name, "kindlike/node:test", plan, lb, apiPort, tm, config.NetworkFor(subnet), creds)
 	if err != nil {
 		t.Fatal(err)
 	}

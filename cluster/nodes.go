@@ -90,6 +90,7 @@ func AddNode(ctx context.Context, p Provider, o AddNodeOptions) (name string, er
 	}
 
 	nc := nodeConfig(o.Cluster, plannedNode{name: name, role: role}, template.Timing, internalServer(endpoint.Name))
+	nc.Network = template.Network
 	if o.ControlPlane {
 		var peers []config.Peer
 		for _, cp := range append(cpNames, name) {

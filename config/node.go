@@ -46,6 +46,9 @@ type Node struct {
 	// Capacity overrides the host's, e.g. {"cpu": "2", "memory": "4Gi", "pods": "110"}.
 	Capacity map[string]string `json:"capacity,omitempty"`
 	Timing   Timing            `json:"timing"`
+	// Network is the cluster's address plan (absent in configs of kindlike before
+	// Services: WithDefaults fills it from the subnet).
+	Network Network `json:"network,omitempty"`
 }
 
 // ControlPlaneMember is a control-plane node's part of the Raft group.

@@ -61,6 +61,9 @@ type Config struct {
 	Tokens map[string]apiserver.User
 	// Timing holds the node heartbeat and eviction clocks (zero fields: the demo preset).
 	Timing config.Timing
+	// Network is the cluster's address plan: the Service range, node ports, pod and
+	// LoadBalancer ranges (zero fields: the defaults).
+	Network config.Network
 	// Raft timings; zero values take the store's defaults.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	Logger                                                *slog.Logger
@@ -91,6 +94,7 @@ func Start(cfg Config) (*ControlPlane, error) {
 	// client-go logs through klog; send it where everything else goes.
 	klog.SetSlogLogger(log)
 	cfg.Timing = cfg.Timing.WithDefaults(config.DemoTiming())
+	cfg.Network = cfg.Network.WithDefaults()
 	caPool, err := pki.PoolFromPEM(cfg.CA)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)

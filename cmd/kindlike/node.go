@@ -98,6 +98,7 @@ func startControlPlane(n config.Node, log *slog.Logger) (*controlplane.ControlPl
 		RaftListen:    net.JoinHostPort("0.0.0.0", strconv.Itoa(config.RaftPort)),
 		RaftAdvertise: net.JoinHostPort(n.Name, strconv.Itoa(config.RaftPort)),
 		Timing:        n.Timing,
+		Network:       n.Network,
 		Logger:        log,
 	}
 	if !n.ControlPlane.Join {
@@ -124,6 +125,7 @@ func readNodeConfig(path string) (config.Node, error) {
 		return n, fmt.Errorf("node config %s: name and apiServer are required", path)
 	}
 	n.Timing = n.Timing.WithDefaults(config.DemoTiming())
+	n.Network = n.Network.WithDefaults()
 	return n, nil
 }
 
