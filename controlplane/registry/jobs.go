@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
-	"github.com/kindlike/kindlike/controlplane/cron"
+	"github.com/robfig/cron/v3"
 )
 
 // Jobs and CronJobs.
@@ -804,7 +804,7 @@ func validateCronJobSpec(spec, old *batchv1.CronJobSpec) field.ErrorList {
 	if spec.Schedule == "" {
 		errs = append(errs, field.Required(sp, ""))
 	} else {
-		if _, err := cron.Parse(spec.Schedule); err != nil {
+		if _, err := cron.ParseStandard(spec.Schedule); err != nil {
 			errs = append(errs, field.Invalid(sp, spec.Schedule, err.Error()))
 		}
 		// A CronJob that already had TZ= in its schedule (before timeZone existed)

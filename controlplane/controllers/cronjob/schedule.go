@@ -9,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/kindlike/kindlike/controlplane/cron"
+	"github.com/robfig/cron/v3"
+	// A control-plane node is a scratch image: time zones come with the binary.
+	_ "time/tzdata"
 )
 
 // tooManyMissed is where the controller stops counting missed start times one by one
@@ -21,12 +23,12 @@ const tooManyMissed = 100
 const nextScheduleDelta = 100 * time.Millisecond
 
 // schedule parses a CronJob's schedule, in its time zone when it names one.
-func schedule(cj *batchv1.CronJob) (*cron.Schedule, error) {
+func schedule(cj *batchv1.CronJob) (cron.Schedule, error) {
 	spec := cj.Spec.Schedule
 	if tz := cj.Spec.TimeZone; tz != nil && !strings.Contains(spec, "TZ") {
 		spec = fmt.Sprintf("TZ=%s %s", *tz, spec)
 	}
-	return cron.Parse(spec)
+	return cron.ParseStandard(spec)
 }
 
 // scheduleTimes is what a CronJob's schedule says at now.
@@ -41,7 +43,7 @@ type scheduleTimes struct {
 }
 
 // mostRecent finds the latest start time the CronJob missed or is due for at now.
-func mostRecent(cj *batchv1.CronJob, sched *cron.Schedule, now time.Time, withDeadline bool) scheduleTimes {
+func mostRecent(cj *batchv1.CronJob, sched cron.Schedule, now time.Time, withDeadline bool) scheduleTimes {
 	st := scheduleTimes{earliest: cj.CreationTimestamp.Time}
 	if cj.Status.LastScheduleTime != nil {
 		st.earliest = cj.Status.LastScheduleTime.Time
@@ -70,7 +72,7 @@ func mostRecent(cj *batchv1.CronJob, sched *cron.Schedule, now time.Time, withDe
 
 // lastBefore finds the latest start time in [from, now] without walking every one:
 // it searches back from now in growing windows.
-func lastBefore(sched *cron.Schedule, from, now time.Time) time.Time {
+func lastBefore(sched cron.Schedule, from, now time.Time) time.Time {
 	for window := time.Hour; ; window *= 2 {
 		start := now.Add(-window)
 		if !start.After(from) {
@@ -91,7 +93,7 @@ func lastBefore(sched *cron.Schedule, from, now time.Time) time.Time {
 
 // nextScheduleTime is the start time to run now, if any: the most recent missed one,
 // within the starting deadline. Too many missed start times are reported.
-func nextScheduleTime(cj *batchv1.CronJob, sched *cron.Schedule, now time.Time, recorder record.EventRecorder) *time.Time {
+func nextScheduleTime(cj *batchv1.CronJob, sched cron.Schedule, now time.Time, recorder record.EventRecorder) *time.Time {
 	st := mostRecent(cj, sched, now, true)
 	if st.recent == nil {
 		return nil
@@ -104,7 +106,7 @@ func nextScheduleTime(cj *batchv1.CronJob, sched *cron.Schedule, now time.Time, 
 }
 
 // requeueAfter is how long until the schedule's next start time after now.
-func requeueAfter(cj *batchv1.CronJob, sched *cron.Schedule, now time.Time) *time.Duration {
+func requeueAfter(cj *batchv1.CronJob, sched cron.Schedule, now time.Time) *time.Duration {
 	st := mostRecent(cj, sched, now, false)
 	from := st.earliest
 	if st.recent != nil {
