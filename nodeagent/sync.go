@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -435,7 +436,7 @@ func (a *agent) syncContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		case l.Running():
 			msg := ""
 			if kind, failed := a.probes.Failed(l.ID); failed {
-				msg = fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, lower(string(kind)))
+				msg = fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, strings.ToLower(string(kind)))
 			} else if l.Hash != "" && l.Hash != containerHash(c) {
 				msg = fmt.Sprintf("Container %s definition changed, will be restarted", c.Name)
 			}
@@ -721,11 +722,4 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-func lower(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]+('a'-'A')) + s[1:]
 }

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/history"
@@ -332,7 +333,7 @@ func (c *Controller) surplus(ds *appsv1.DaemonSet, running []*corev1.Pod, hash s
 			out = append(out, p)
 		}
 	}
-	if newest != nil && oldest != nil && (!podcontrol.IsReady(oldest) || podcontrol.IsAvailable(newest, ds.Spec.MinReadySeconds, c.now())) {
+	if newest != nil && oldest != nil && (!podutils.IsPodReady(oldest) || podutils.IsPodAvailable(newest, ds.Spec.MinReadySeconds, metav1.NewTime(c.now()))) {
 		out = append(out, oldest)
 	}
 	return out
@@ -410,7 +411,9 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, no
 		return fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	now := c.now()
-	available := func(p *corev1.Pod) bool { return podcontrol.IsAvailable(p, ds.Spec.MinReadySeconds, now) }
+	available := func(p *corev1.Pod) bool {
+		return podutils.IsPodAvailable(p, ds.Spec.MinReadySeconds, metav1.NewTime(now))
+	}
 	names := make([]string, 0, len(byNode))
 	for n := range byNode {
 		names = append(names, n)
@@ -645,9 +648,9 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nod
 		sorted := append([]*corev1.Pod(nil), onNode...)
 		sortOldestFirst(sorted)
 		pod := sorted[0]
-		if podcontrol.IsReady(pod) {
+		if podutils.IsPodReady(pod) {
 			status.NumberReady++
-			if podcontrol.IsAvailable(pod, ds.Spec.MinReadySeconds, now) {
+			if podutils.IsPodAvailable(pod, ds.Spec.MinReadySeconds, metav1.NewTime(now)) {
 				status.NumberAvailable++
 			}
 		}

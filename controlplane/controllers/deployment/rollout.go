@@ -8,29 +8,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 )
-
-// resolveFenceposts turns maxSurge and maxUnavailable into pod counts for desired
-// replicas: surge rounds up, unavailable down, and if both come to zero one pod may
-// be unavailable, so a rollout can always move.
-func resolveFenceposts(surge, unavailable *intstr.IntOrString, desired int32) (int32, int32, error) {
-	zero := intstr.FromInt32(0)
-	s, err := intstr.GetScaledValueFromIntOrPercent(intstr.ValueOrDefault(surge, zero), int(desired), true)
-	if err != nil {
-		return 0, 0, err
-	}
-	u, err := intstr.GetScaledValueFromIntOrPercent(intstr.ValueOrDefault(unavailable, zero), int(desired), false)
-	if err != nil {
-		return 0, 0, err
-	}
-	if s == 0 && u == 0 {
-		u = 1
-	}
-	return int32(s), int32(u), nil
-}
 
 func isRollingUpdate(d *appsv1.Deployment) bool {
 	return d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType && d.Spec.Strategy.RollingUpdate != nil
@@ -40,7 +21,7 @@ func maxSurge(d *appsv1.Deployment) int32 {
 	if !isRollingUpdate(d) {
 		return 0
 	}
-	s, _, _ := resolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, *d.Spec.Replicas)
+	s, _, _ := deploymentutil.ResolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, *d.Spec.Replicas)
 	return s
 }
 
@@ -48,7 +29,7 @@ func maxUnavailable(d *appsv1.Deployment) int32 {
 	if !isRollingUpdate(d) || *d.Spec.Replicas == 0 {
 		return 0
 	}
-	_, u, _ := resolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, *d.Spec.Replicas)
+	_, u, _ := deploymentutil.ResolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, *d.Spec.Replicas)
 	return min(u, *d.Spec.Replicas)
 }
 

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 	"k8s.io/utils/ptr"
 )
 
@@ -45,7 +46,7 @@ func TestResolveFenceposts(t *testing.T) {
 		{0, "25%", "25%", 0, 1},
 	} {
 		d := rollingDeployment(tt.replicas, tt.surge, tt.unavailable)
-		s, u, err := resolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, tt.replicas)
+		s, u, err := deploymentutil.ResolveFenceposts(d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable, tt.replicas)
 		if err != nil || s != tt.wantSurge || u != tt.wantUnavail {
 			t.Errorf("%d replicas, surge %s, unavailable %s: got %d, %d (%v), want %d, %d", tt.replicas, tt.surge, tt.unavailable, s, u, err, tt.wantSurge, tt.wantUnavail)
 		}

@@ -25,6 +25,7 @@ import (
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
@@ -163,7 +164,7 @@ func (c *Controller) status(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Po
 				continue
 			}
 		}
-		if podcontrol.IsReady(p) {
+		if podutils.IsPodReady(p) {
 			healthy++
 		}
 	}

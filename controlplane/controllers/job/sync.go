@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
@@ -90,7 +91,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	for _, p := range pods {
 		if podcontrol.IsActive(p) {
 			s.active = append(s.active, p)
-			if podcontrol.IsReady(p) {
+			if podutils.IsPodReady(p) {
 				s.ready++
 			}
 		}
@@ -366,8 +367,8 @@ func lessAdvanced(a, b *corev1.Pod) bool {
 	if rank[a.Status.Phase] != rank[b.Status.Phase] {
 		return rank[a.Status.Phase] < rank[b.Status.Phase]
 	}
-	if podcontrol.IsReady(a) != podcontrol.IsReady(b) {
-		return !podcontrol.IsReady(a)
+	if podutils.IsPodReady(a) != podutils.IsPodReady(b) {
+		return !podutils.IsPodReady(a)
 	}
 	return b.CreationTimestamp.Before(&a.CreationTimestamp)
 }
@@ -392,7 +393,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, job *batchv1.Jo
 			continue
 		}
 		gone++
-		if podcontrol.IsReady(p) {
+		if podutils.IsPodReady(p) {
 			readyGone++
 		}
 	}
@@ -409,7 +410,7 @@ func (c *Controller) deleteActive(ctx context.Context, job *batchv1.Job, pods []
 			continue
 		}
 		gone++
-		if podcontrol.IsReady(p) {
+		if podutils.IsPodReady(p) {
 			readyGone++
 		}
 	}

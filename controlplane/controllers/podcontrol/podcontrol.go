@@ -174,21 +174,6 @@ func IsTerminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-// IsReady says whether a pod's Ready condition is True.
-func IsReady(p *corev1.Pod) bool {
-	return readyCondition(p) != nil
-}
-
-// IsAvailable says whether a pod has been Ready for at least minReadySeconds at now.
-func IsAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	c := readyCondition(p)
-	if c == nil {
-		return false
-	}
-	min := time.Duration(minReadySeconds) * time.Second
-	return min == 0 || (!c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(min).Before(now))
-}
-
 // ReadySince is when a pod's Ready condition last became True, or zero if it is not
 // Ready.
 func ReadySince(p *corev1.Pod) time.Time {

@@ -104,26 +104,6 @@ func TestClaim(t *testing.T) {
 	}
 }
 
-func TestIsAvailable(t *testing.T) {
-	now := time.Unix(1000, 0)
-	ready := func(since time.Time) *corev1.Pod {
-		return &corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(since)}}}}
-	}
-	if !IsAvailable(ready(now), 0, now) {
-		t.Error("ready pod with minReadySeconds 0 is available")
-	}
-	if IsAvailable(ready(now.Add(-5*time.Second)), 10, now) {
-		t.Error("ready for 5s is not available with minReadySeconds 10")
-	}
-	if !IsAvailable(ready(now.Add(-11*time.Second)), 10, now) {
-		t.Error("ready for 11s is available with minReadySeconds 10")
-	}
-	if IsAvailable(&corev1.Pod{}, 0, now) {
-		t.Error("pod without Ready condition is not available")
-	}
-}
-
 func TestOwnerKey(t *testing.T) {
 	rs := appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
 	owned := func(apiVersion, kind string, controller bool) *corev1.Pod {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 )
@@ -34,8 +35,8 @@ func less(a, b rankedPod, now time.Time) bool {
 	if phaseOrder[p.Status.Phase] != phaseOrder[q.Status.Phase] {
 		return phaseOrder[p.Status.Phase] < phaseOrder[q.Status.Phase]
 	}
-	if podcontrol.IsReady(p) != podcontrol.IsReady(q) {
-		return !podcontrol.IsReady(p)
+	if podutils.IsPodReady(p) != podutils.IsPodReady(q) {
+		return !podutils.IsPodReady(p)
 	}
 	if cp, cq := deletionCost(p), deletionCost(q); cp != cq {
 		return cp < cq
@@ -43,7 +44,7 @@ func less(a, b rankedPod, now time.Time) bool {
 	if a.rank != b.rank {
 		return a.rank > b.rank
 	}
-	if podcontrol.IsReady(p) && podcontrol.IsReady(q) {
+	if podutils.IsPodReady(p) && podutils.IsPodReady(q) {
 		tp, tq := podcontrol.ReadySince(p), podcontrol.ReadySince(q)
 		if !tp.Equal(tq) {
 			if tp.IsZero() || tq.IsZero() {

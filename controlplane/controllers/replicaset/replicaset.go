@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
@@ -164,7 +165,7 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 		}
 		key := podcontrol.Key(rs)
 		c.queue.Add(key)
-		if rs.Spec.MinReadySeconds > 0 && !podcontrol.IsReady(old) && podcontrol.IsReady(cur) {
+		if rs.Spec.MinReadySeconds > 0 && !podutils.IsPodReady(old) && podutils.IsPodReady(cur) {
 			// Available minReadySeconds from now: look again then.
 			c.queue.AddAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 		}
@@ -368,9 +369,9 @@ func calculateStatus(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error,
 		if templateLabels.Matches(labels.Set(p.Labels)) {
 			fullyLabeled++
 		}
-		if podcontrol.IsReady(p) {
+		if podutils.IsPodReady(p) {
 			ready++
-			if podcontrol.IsAvailable(p, rs.Spec.MinReadySeconds, now) {
+			if podutils.IsPodAvailable(p, rs.Spec.MinReadySeconds, metav1.NewTime(now)) {
 				available++
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/history"
@@ -62,13 +63,13 @@ func isCreated(pod *corev1.Pod) bool {
 }
 
 func isRunningAndReady(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodRunning && podcontrol.IsReady(pod)
+	return pod.Status.Phase == corev1.PodRunning && podutils.IsPodReady(pod)
 }
 
 // isHealthy says whether an ordered set may move past pod: running, ready (for
 // minReadySeconds) and not terminating.
 func isHealthy(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	return pod.DeletionTimestamp == nil && isRunningAndReady(pod) && podcontrol.IsAvailable(pod, minReadySeconds, now)
+	return pod.DeletionTimestamp == nil && isRunningAndReady(pod) && podutils.IsPodAvailable(pod, minReadySeconds, metav1.NewTime(now))
 }
 
 // applyRevision returns set with the template revision holds.

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/history"
@@ -262,7 +263,7 @@ func (c *Controller) status(set *appsv1.StatefulSet, pods []*corev1.Pod, current
 		status.Replicas++
 		if isRunningAndReady(p) {
 			status.ReadyReplicas++
-			if podcontrol.IsAvailable(p, set.Spec.MinReadySeconds, now) {
+			if podutils.IsPodAvailable(p, set.Spec.MinReadySeconds, metav1.NewTime(now)) {
 				status.AvailableReplicas++
 			}
 		}
