@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kindlike/kindlike/version"
 )
 
 func main() {
@@ -24,7 +26,15 @@ func newRootCommand() *cobra.Command {
 		Short:         "kindlike runs multi-node Kubernetes-style clusters in Docker, for learning, demos and chaos tests",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version, as kind and kubectl answer it; `kindlike version` says more.
+		Version: version.Kindlike,
 	}
+	root.SetVersionTemplate("kindlike {{.Version}}\n")
+	// A mistyped flag says where the usage is, as kubectl does; cobra already suggests
+	// the nearest command for a mistyped one.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nSee '%s --help' for usage", err, cmd.CommandPath())
+	})
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level of long-running components: debug, info, warn, error")
 	logger := func() *slog.Logger {
 		var level slog.Level
