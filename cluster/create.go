@@ -207,6 +207,9 @@ func checkFree(ctx context.Context, p Provider, name string) error {
 	if err != nil {
 		return err
 	}
+	if len(objs.Containers) == 0 && len(objs.Volumes) == 0 && len(objs.Networks) > 0 {
+		return fmt.Errorf("cluster %q was deleted, but its network %s is left: remove it with `kindlike delete cluster --name %s`, or choose another --name", name, objs.Networks[0].Name, name)
+	}
 	if !objs.Empty() {
 		return fmt.Errorf("cluster %q already exists: delete it first with `kindlike delete cluster --name %s`, or choose another --name", name, name)
 	}

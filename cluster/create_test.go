@@ -259,7 +259,7 @@ func TestCreateRefusesExistingCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := createWith(t, context.Background(), f, testConfig("demo", 1, 0), false)
-	if err == nil || !strings.Contains(err.Error(), `cluster "demo" already exists`) {
+	if err == nil || !strings.Contains(err.Error(), `cluster "demo" was deleted, but its network kindlike-demo is left: remove it with `+"`kindlike delete cluster --name demo`") {
 		t.Fatalf("error %v", err)
 	}
 	if objs, _ := f.Objects(context.Background(), "demo"); len(objs.Networks) != 1 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kindlike/kindlike/kubeconfig"
@@ -22,8 +23,12 @@ func Delete(ctx context.Context, p Provider, clusterName, kubeconfigPath string)
 	if err != nil {
 		return false, err
 	}
-	if err := deleteObjects(ctx, p, clusterName, objs); err != nil {
-		return !objs.Empty(), err
+	if err := deleteObjects(ctx, p, clusterName, objs); err != nil || !objs.Empty() {
+		// Agents may have had containers on their way when their nodes died: the engine
+		// finishes a create it had accepted. Look again until nothing is left.
+		if err := deleteUntilGone(ctx, p, clusterName); err != nil {
+			return !objs.Empty(), err
+		}
 	}
 	if kubeconfigPath != "" {
 		if err := kubeconfig.Remove(kubeconfigPath, ContextName(clusterName)); err != nil {
@@ -50,15 +55,13 @@ func deleteObjects(ctx context.Context, p Provider, clusterName string, objs Obj
 	}
 	// Node containers first: their agents would otherwise start pod containers again
 	// as they are removed. Pods' containers end with their node's PID namespace.
-	var nodes, pods []Object
-	for _, c := range objs.Containers {
-		if c.Node == "" {
-			nodes = append(nodes, c)
-		} else {
-			pods = append(pods, c)
+	nodes, pods := splitNodes(objs.Containers)
+	del(nodes, p.DeleteContainer)
+	if len(pods) > 0 {
+		if settled, err := settle(ctx, p, clusterName); err == nil {
+			_, pods = splitNodes(settled.Containers)
 		}
 	}
-	del(nodes, p.DeleteContainer)
 	del(pods, p.DeleteContainer)
 	del(objs.Volumes, p.DeleteVolume)
 	del(objs.Networks, p.DeleteNetwork)
@@ -66,6 +69,57 @@ func deleteObjects(ctx context.Context, p Provider, clusterName string, objs Obj
 		return fmt.Errorf("delete cluster %s: %w", clusterName, err)
 	}
 	return nil
+}
+
+func splitNodes(containers []Object) (nodes, pods []Object) {
+	for _, c := range containers {
+		if c.Node == "" {
+			nodes = append(nodes, c)
+		} else {
+			pods = append(pods, c)
+		}
+	}
+	return nodes, pods
+}
+
+// Settling: how long the listing of a cluster's containers must stay the same, and
+// how long to wait for that at most.
+var (
+	settleQuiet = time.Second
+	settleMax   = 10 * time.Second
+)
+
+// settle waits until the cluster's containers stop changing once its agents are gone:
+// the engine finishes the creates and starts they had sent, and pods' containers exit
+// with their node. Removing a container the engine is still starting can leave the
+// network holding an endpoint that no container has, which the engine then refuses
+// to remove ("has active endpoints") until it is restarted.
+func settle(ctx context.Context, p Provider, clusterName string) (Objects, error) {
+	var last string
+	var objs Objects
+	since := time.Now()
+	deadline := since.Add(settleMax)
+	for {
+		var err error
+		if objs, err = p.Objects(ctx, clusterName); err != nil {
+			return objs, err
+		}
+		var b strings.Builder
+		for _, c := range objs.Containers {
+			b.WriteString(c.Name + "=" + c.State + ";")
+		}
+		now := time.Now()
+		if b.String() != last {
+			last, since = b.String(), now
+		} else if now.Sub(since) >= settleQuiet || now.After(deadline) {
+			return objs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return objs, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // deleteUntilGone deletes the cluster's objects until none is left. Requests that an
@@ -78,20 +132,26 @@ func deleteUntilGone(ctx context.Context, p Provider, clusterName string) error 
 		return err
 	}
 	var lastErr error
-	for attempt := 0; attempt < 6; attempt++ {
+	for attempt := 0; attempt < 8; attempt++ {
+		if objs.Empty() {
+			return nil
+		}
 		// A failure (a volume still in use by a container that appeared after the
 		// listing) is retried with the next listing.
 		lastErr = deleteObjects(ctx, p, clusterName, objs)
-		select {
-		case <-ctx.Done():
-			return errors.Join(lastErr, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
 		if objs, err = p.Objects(ctx, clusterName); err != nil {
 			return err
 		}
 		if objs.Empty() {
 			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(lastErr, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 250 * time.Millisecond):
+		}
+		if objs, err = p.Objects(ctx, clusterName); err != nil {
+			return err
 		}
 	}
 	if lastErr == nil {

@@ -127,6 +127,8 @@ type Object struct {
 	Name, Cluster, Role string
 	// Node is the LabelNode label: the node a pod's container or volume belongs to.
 	Node string
+	// State is a container's state as the engine says it (created, running, exited...).
+	State string
 }
 
 // Objects are what the engine holds of one cluster, or of all.

@@ -107,8 +107,9 @@ func dockerBridgeSubnet(t *testing.T) string {
 	return n.IPAM.Config[0].Subnet
 }
 
-// TestNameTaken: a cluster name in use (here only its network exists) is refused,
-// and what exists is left alone.
+// TestNameTaken: a cluster name in use (here only its network exists, as a delete
+// that Docker refused to finish leaves it) is refused with the way out, and what
+// exists is left alone.
 func TestNameTaken(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -119,7 +120,7 @@ func TestNameTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := c.run("create", "cluster", "--name", c.name, "--kubeconfig", c.kubeconfig)
-	oneLineError(t, out, err, `cluster "`+c.name+`" already exists`)
+	oneLineError(t, out, err, `cluster "`+c.name+`" was deleted, but its network kindlike-`+c.name+` is left`)
 	if _, _, nets := labelled(t, c.name); len(nets) != 1 {
 		t.Fatalf("the existing network was touched: %q", nets)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/network"
 
@@ -65,9 +67,33 @@ func (p *Provider) Network(ctx context.Context, clusterName string) (netip.Prefi
 	return netip.Prefix{}, false, nil
 }
 
-// DeleteNetwork removes a network by name.
+// DeleteNetwork removes a network by name. The engine refuses while endpoints are
+// attached, and a container removed in the middle of its start can leave one behind
+// with no container on it ("has active endpoints"): those are disconnected by force,
+// then the removal is tried again.
 func (p *Provider) DeleteNetwork(ctx context.Context, name string) error {
-	if err := p.cli.NetworkRemove(ctx, name); err != nil {
+	err := p.cli.NetworkRemove(ctx, name)
+	for attempt := 0; err != nil && strings.Contains(err.Error(), "active endpoints") && attempt < 5; attempt++ {
+		if n, ierr := p.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+			for id, ep := range n.Containers {
+				target := ep.Name
+				if target == "" {
+					target = id
+				}
+				_ = p.cli.NetworkDisconnect(ctx, name, target, true)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+		err = p.cli.NetworkRemove(ctx, name)
+	}
+	if err != nil && strings.Contains(err.Error(), "active endpoints") {
+		return fmt.Errorf("remove network %s: Docker counts an endpoint on it that no container holds, a fault of the Docker daemon that restarting it clears (for example `sudo systemctl restart docker`); then run the delete again: %w", name, err)
+	}
+	if err != nil {
 		return fmt.Errorf("remove network %s: %w", name, notFound(err))
 	}
 	return nil

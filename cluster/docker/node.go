@@ -223,7 +223,9 @@ func (p *Provider) Objects(ctx context.Context, clusterName string) (cluster.Obj
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		out.Containers = append(out.Containers, object(name, c.Labels))
+		o := object(name, c.Labels)
+		o.State = string(c.State)
+		out.Containers = append(out.Containers, o)
 	}
 	vs, err := p.cli.VolumeList(ctx, volume.ListOptions{Filters: f})
 	if err != nil {
