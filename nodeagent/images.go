@@ -130,7 +130,10 @@ func (a *agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 	}
 	if present {
 		a.images.set(img)
-		a.recorder.Eventf(ref, corev1.EventTypeNormal, reasonPulled, "Container image %q already present on machine (pull failed: %v)", c.Image, err)
+		// The registry's own error (usually a DNS failure offline) goes to the log, not
+		// to the student reading events.
+		a.log.Debug("pull failed; using the image present on the machine", "image", c.Image, "err", err)
+		a.recorder.Eventf(ref, corev1.EventTypeNormal, reasonPulled, "Container image %q already present on machine; pulling it failed (pull policy Always, no registry reachable), so the local image is used", c.Image)
 		return img, 0, true
 	}
 	a.pulls.Next(key, time.Now())

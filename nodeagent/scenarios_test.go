@@ -51,6 +51,14 @@ func TestScenarios(t *testing.T) {
 		if strings.TrimSpace(out) != "Hello from the debian container" {
 			t.Errorf("index.html = %q", out)
 		}
+		// "debian" has no tag, so pull policy Always: offline the pull fails and the local
+		// image is used, which the event says in its own words, without the registry's
+		// DNS error.
+		desc := k.must("describe", "pod", "two-containers")
+		matches(t, "describe", desc, `Normal\s+Pulled\s+.*kubelet\s+Container image "debian" already present on machine; pulling it failed \(pull policy Always, no registry reachable\), so the local image is used`)
+		if strings.Contains(desc, "lookup ") || strings.Contains(desc, "dial tcp") {
+			t.Errorf("events show the registry's error:\n%s", desc)
+		}
 		// An emptyDir starts empty: nothing of the image's own html directory shows.
 		if out := k.must("exec", "two-containers", "-c", "nginx-container", "--", "ls", "/usr/share/nginx/html"); strings.TrimSpace(out) != "index.html" {
 			t.Errorf("emptyDir holds %q", out)
