@@ -219,8 +219,8 @@ func nodeStatuses(ctx context.Context, p Provider, clusterName string, creds *cr
 func (s *Status) Write(w io.Writer) error {
 	fmt.Fprintf(w, "Cluster %s\n", s.Cluster)
 	if t := s.Timing; t != nil {
-		fmt.Fprintf(w, "Timing (%s): lease %s renewed every %s; NotReady after %s without renewal; pods evicted after %s\n",
-			timingName(*t), t.NodeLeaseDuration, t.NodeLeaseRenewInterval, t.NodeMonitorGracePeriod, t.PodEvictionTimeout)
+		fmt.Fprintf(w, "Timing (%s): lease %s renewed every %s; NotReady after %s without renewal; pods evicted after %s; node status posted on change or every %s\n",
+			timingName(*t), t.NodeLeaseDuration, t.NodeLeaseRenewInterval, t.NodeMonitorGracePeriod, t.PodEvictionTimeout, t.NodeStatusReportInterval)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)

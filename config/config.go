@@ -45,9 +45,13 @@ type Timing struct {
 	NodeLeaseDuration Duration `json:"nodeLeaseDuration"`
 	// NodeLeaseRenewInterval is how often an agent renews its Lease.
 	NodeLeaseRenewInterval Duration `json:"nodeLeaseRenewInterval"`
-	// NodeStatusUpdateInterval is how often an agent posts full Node status even
-	// without change.
+	// NodeStatusUpdateInterval is how often an agent computes its Node status, and
+	// posts it if it changed (kubelet's nodeStatusUpdateFrequency).
 	NodeStatusUpdateInterval Duration `json:"nodeStatusUpdateInterval"`
+	// NodeStatusReportInterval is how often an agent posts its Node status even when
+	// nothing changed (kubelet's nodeStatusReportFrequency): between, the Lease alone
+	// says the node is alive, so `kubectl get nodes -w` stays quiet.
+	NodeStatusReportInterval Duration `json:"nodeStatusReportInterval"`
 	// NodeMonitorPeriod is how often the node lifecycle controller checks leases.
 	NodeMonitorPeriod Duration `json:"nodeMonitorPeriod"`
 	// NodeMonitorGracePeriod is how long a lease may go unrenewed before the node is
@@ -70,6 +74,7 @@ func DemoTiming() Timing {
 		NodeLeaseDuration:        Duration{8 * time.Second},
 		NodeLeaseRenewInterval:   Duration{2 * time.Second},
 		NodeStatusUpdateInterval: Duration{10 * time.Second},
+		NodeStatusReportInterval: Duration{time.Minute},
 		NodeMonitorPeriod:        Duration{time.Second},
 		NodeMonitorGracePeriod:   Duration{10 * time.Second},
 		PodEvictionTimeout:       Duration{20 * time.Second},
@@ -82,6 +87,7 @@ func KubernetesTiming() Timing {
 		NodeLeaseDuration:        Duration{40 * time.Second},
 		NodeLeaseRenewInterval:   Duration{10 * time.Second},
 		NodeStatusUpdateInterval: Duration{10 * time.Second},
+		NodeStatusReportInterval: Duration{5 * time.Minute},
 		NodeMonitorPeriod:        Duration{5 * time.Second},
 		NodeMonitorGracePeriod:   Duration{50 * time.Second},
 		PodEvictionTimeout:       Duration{300 * time.Second},
@@ -109,6 +115,7 @@ func (t Timing) WithDefaults(base Timing) Timing {
 	fill(&t.NodeLeaseDuration, base.NodeLeaseDuration)
 	fill(&t.NodeLeaseRenewInterval, base.NodeLeaseRenewInterval)
 	fill(&t.NodeStatusUpdateInterval, base.NodeStatusUpdateInterval)
+	fill(&t.NodeStatusReportInterval, base.NodeStatusReportInterval)
 	fill(&t.NodeMonitorPeriod, base.NodeMonitorPeriod)
 	fill(&t.NodeMonitorGracePeriod, base.NodeMonitorGracePeriod)
 	fill(&t.PodEvictionTimeout, base.PodEvictionTimeout)
@@ -119,7 +126,8 @@ func (t Timing) WithDefaults(base Timing) Timing {
 func (t Timing) Validate() error {
 	positive := map[string]Duration{
 		"timing.nodeLeaseDuration": t.NodeLeaseDuration, "timing.nodeLeaseRenewInterval": t.NodeLeaseRenewInterval,
-		"timing.nodeStatusUpdateInterval": t.NodeStatusUpdateInterval, "timing.nodeMonitorPeriod": t.NodeMonitorPeriod,
+		"timing.nodeStatusUpdateInterval": t.NodeStatusUpdateInterval, "timing.nodeStatusReportInterval": t.NodeStatusReportInterval,
+		"timing.nodeMonitorPeriod": t.NodeMonitorPeriod,
 		"timing.nodeMonitorGracePeriod": t.NodeMonitorGracePeriod, "timing.podEvictionTimeout": t.PodEvictionTimeout,
 	}
 	for name, d := range positive {

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sort"
 	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/system"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -268,7 +270,8 @@ func (a *agent) registerOnce(ctx context.Context, info system.Info) error {
 	a.mu.Lock()
 	a.nodeUID = string(node.UID)
 	a.mu.Unlock()
-	return a.postStatus(ctx, node, info)
+	_, err = a.postStatus(ctx, node, info, true)
+	return err
 }
 
 func hasTaint(list []corev1.Taint, t corev1.Taint) bool {
@@ -281,9 +284,10 @@ func hasTaint(list []corev1.Taint, t corev1.Taint) bool {
 }
 
 // postStatus writes the node's status, keeping each condition's transition time
-// unless its status changed.
-func (a *agent) postStatus(ctx context.Context, node *corev1.Node, info system.Info) error {
-	node = node.DeepCopy()
+// unless its status changed. Unless force is set, it writes only when the status
+// differs from node's in more than its heartbeat times, as kubelet does between
+// reports; it says whether it wrote.
+func (a *agent) postStatus(ctx context.Context, node *corev1.Node, info system.Info, force bool) (bool, error) {
 	fresh := a.status(info, time.Now())
 	for i, c := range fresh.Conditions {
 		for _, old := range node.Status.Conditions {
@@ -293,17 +297,38 @@ func (a *agent) postStatus(ctx context.Context, node *corev1.Node, info system.I
 		}
 	}
 	fresh.Images = node.Status.Images
+	if !force && !statusChanged(&node.Status, &fresh) {
+		return false, nil
+	}
+	node = node.DeepCopy()
 	node.Status = fresh
 	_, err := a.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	return err == nil, err
 }
 
-// reportStatus posts the node's status every status interval: the heartbeat times
-// `kubectl describe node` shows, and Ready again after the node was lost.
+// statusChanged reports whether two node statuses differ in more than their
+// conditions' heartbeat times.
+func statusChanged(old, cur *corev1.NodeStatus) bool {
+	strip := func(s *corev1.NodeStatus) *corev1.NodeStatus {
+		s = s.DeepCopy()
+		for i := range s.Conditions {
+			s.Conditions[i].LastHeartbeatTime = metav1.Time{}
+		}
+		sort.Slice(s.Conditions, func(i, j int) bool { return s.Conditions[i].Type < s.Conditions[j].Type })
+		return s
+	}
+	return !apiequality.Semantic.DeepEqual(strip(old), strip(cur))
+}
+
+// reportStatus computes the node's status every update interval and posts it when
+// it changed (Ready again after the node was lost, say), and at least every report
+// interval, so the heartbeat times `kubectl describe node` shows move; between, the
+// Lease alone says the node is alive and `kubectl get nodes -w` stays quiet.
 func (a *agent) reportStatus(ctx context.Context) {
 	ticker := time.NewTicker(a.node.Timing.NodeStatusUpdateInterval.Duration)
 	defer ticker.Stop()
 	var info system.Info
+	lastReport := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -327,8 +352,13 @@ func (a *agent) reportStatus(ctx context.Context) {
 			a.log.Debug("reading node for status", "err", err)
 			continue
 		}
-		if err := a.postStatus(ctx, node, info); err != nil {
+		due := time.Since(lastReport) >= a.node.Timing.NodeStatusReportInterval.Duration
+		posted, err := a.postStatus(ctx, node, info, due)
+		if err != nil {
 			a.log.Debug("posting node status", "err", err)
+		}
+		if posted {
+			lastReport = time.Now()
 		}
 	}
 }
