@@ -127,7 +127,7 @@ func (t Timing) Validate() error {
 	positive := map[string]Duration{
 		"timing.nodeLeaseDuration": t.NodeLeaseDuration, "timing.nodeLeaseRenewInterval": t.NodeLeaseRenewInterval,
 		"timing.nodeStatusUpdateInterval": t.NodeStatusUpdateInterval, "timing.nodeStatusReportInterval": t.NodeStatusReportInterval,
-		"timing.nodeMonitorPeriod": t.NodeMonitorPeriod,
+		"timing.nodeMonitorPeriod":      t.NodeMonitorPeriod,
 		"timing.nodeMonitorGracePeriod": t.NodeMonitorGracePeriod, "timing.podEvictionTimeout": t.PodEvictionTimeout,
 	}
 	for name, d := range positive {
