@@ -32,6 +32,7 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/serviceaccount"
 	"github.com/kindlike/kindlike/controlplane/controllers/statefulset"
 	"github.com/kindlike/kindlike/controlplane/controllers/ttlafterfinished"
+	"github.com/kindlike/kindlike/controlplane/controllers/volumeprotection"
 	"github.com/kindlike/kindlike/controlplane/registry"
 	"github.com/kindlike/kindlike/controlplane/scheduler"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -107,6 +108,12 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: daemonset.Name}), log)
 
 	budgets := disruption.New(client, factory, log)
+	protection, err := volumeprotection.New(client, factory.Core().V1().PersistentVolumeClaims(), factory.Core().V1().PersistentVolumes(),
+		factory.Core().V1().Pods(), log)
+	if err != nil {
+		log.Error("volume protection controller", "err", err)
+		return
+	}
 
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
@@ -128,6 +135,7 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { statefulSets.Run(ctx, 2) },
 		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
 		func(ctx context.Context) { budgets.Run(ctx, 2) },
+		func(ctx context.Context) { protection.Run(ctx, 2) },
 		sched.Run,
 	} {
 		wg.Add(1)

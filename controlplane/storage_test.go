@@ -94,3 +94,68 @@ spec:
 	k.must("patch", "pv", volume, "--type=json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`)
 	k.eventually(10*time.Second, `^$`, "get", "pv", volume, "--ignore-not-found")
 }
+
+// TestStorageProtection: a claim a scheduled pod uses stays Terminating when deleted,
+// until the pod is gone; a bound volume stays Terminating until its claim is gone; as
+// the pvc-protection and pv-protection finalizers keep them in Kubernetes.
+func TestStorageProtection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts control-plane processes")
+	}
+	c := startCluster(t)
+	client := clients(t, c)[0]
+	k := kubectl{t: t, argv: flavours(t)["kubectl"], kubeconfig: c.Kubeconfig(0)}
+	startFakeKubelet(t, client, "w1")
+	k.must("apply", "-f", writeManifest(t, "claims", `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: static}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {path: /data/static}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: keep}
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: free}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: user}
+spec:
+  containers: [{name: main, image: busybox:1.31, volumeMounts: [{name: data, mountPath: /data}]}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: keep}}]
+`))
+	k.eventually(10*time.Second, `(?m)^keep\s+Bound\s+static\s`, "get", "pvc")
+	if got := k.must("get", "pvc", "keep", "-o", "jsonpath={.metadata.finalizers}"); got != `["kubernetes.io/pvc-protection"]` {
+		t.Errorf("claim finalizers %s", got)
+	}
+	if got := k.must("get", "pv", "static", "-o", "jsonpath={.metadata.finalizers}"); got != `["kubernetes.io/pv-protection"]` {
+		t.Errorf("volume finalizers %s", got)
+	}
+	k.eventually(15*time.Second, `^w1$`, "get", "pod", "user", "-o", "jsonpath={.spec.nodeName}")
+
+	// The bound volume stays while its claim is there.
+	k.must("delete", "pv", "static", "--wait=false")
+	// free is used by nobody: once it is gone, the controller has looked at keep too.
+	k.must("delete", "pvc", "keep", "free", "--wait=false")
+	k.eventually(10*time.Second, `^$`, "get", "pvc", "free", "--ignore-not-found")
+	matches(t, "get pvc keep", k.must("get", "pvc", "keep"), `(?m)^keep\s+Terminating\s+static\s`)
+	matches(t, "get pv static", k.must("get", "pv", "static"), `(?m)^static\s+1Gi\s+RWO\s+Retain\s+Terminating\s+default/keep\s`)
+
+	// The pod goes: the claim goes, then the released volume.
+	k.must("delete", "pod", "user", "--wait=false")
+	k.eventually(15*time.Second, `^$`, "get", "pvc", "keep", "--ignore-not-found")
+	k.eventually(15*time.Second, `^$`, "get", "pv", "static", "--ignore-not-found")
+}

@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	storagehelpers "k8s.io/component-helpers/storage/volume"
 
@@ -15,13 +17,23 @@ import (
 // it is validated: pods run as the namespace's default ServiceAccount unless they name
 // one (ServiceAccount), and tolerate an unreachable or not-ready node for the
 // cluster's eviction timeout (DefaultTolerationSeconds); claims that name no storage
-// class get the default one (DefaultStorageClass).
+// class get the default one (DefaultStorageClass); claims and volumes get the
+// finalizer that keeps them while in use (StorageObjectInUseProtection).
 func (s *Server) admit(ctx context.Context, obj runtime.Object) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		s.admitPod(o)
 	case *corev1.PersistentVolumeClaim:
 		s.admitClaim(ctx, o)
+		addFinalizer(&o.ObjectMeta, registry.PVCProtectionFinalizer)
+	case *corev1.PersistentVolume:
+		addFinalizer(&o.ObjectMeta, registry.PVProtectionFinalizer)
+	}
+}
+
+func addFinalizer(m *metav1.ObjectMeta, f string) {
+	if !slices.Contains(m.Finalizers, f) {
+		m.Finalizers = append(m.Finalizers, f)
 	}
 }
 

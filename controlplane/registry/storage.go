@@ -650,3 +650,11 @@ func DefaultStorageClass(classes []*storagev1.StorageClass) *storagev1.StorageCl
 	}
 	return chosen
 }
+
+// The finalizers that keep a claim while a pod uses it, and a volume while it is
+// bound (StorageObjectInUseProtection admission adds them; the volume protection
+// controller removes them).
+const (
+	PVCProtectionFinalizer = "kubernetes.io/pvc-protection"
+	PVProtectionFinalizer  = "kubernetes.io/pv-protection"
+)

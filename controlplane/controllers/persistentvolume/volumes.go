@@ -21,9 +21,6 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if volume.DeletionTimestamp != nil {
-		return nil
-	}
 	ref := volume.Spec.ClaimRef
 	if ref == nil || ref.UID == "" {
 		// Unclaimed, or reserved for a claim not bound yet (its sync binds it).
@@ -42,6 +39,15 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 		if err != nil || claim.UID != ref.UID {
 			claim = nil
 		}
+	}
+	if volume.DeletionTimestamp != nil {
+		// Being deleted already: nothing to bind or reclaim, but its claim's end is
+		// still shown, which lets pv-protection let it go.
+		if claim == nil && volume.Status.Phase != corev1.VolumeReleased && volume.Status.Phase != corev1.VolumeFailed {
+			_, err := c.writeVolumePhase(ctx, volume, corev1.VolumeReleased, "")
+			return err
+		}
+		return nil
 	}
 	switch {
 	case claim == nil:
