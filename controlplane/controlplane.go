@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane/allocation"
 	"github.com/kindlike/kindlike/controlplane/apiserver"
 	"github.com/kindlike/kindlike/controlplane/apiserver/openapi"
 	"github.com/kindlike/kindlike/controlplane/nodeproxy"
@@ -138,13 +139,19 @@ func Start(cfg Config) (*ControlPlane, error) {
 	for t, u := range cfg.Tokens {
 		tokens[t] = u
 	}
+	services, err := allocation.NewServices(cfg.Network, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("service ranges: %w", err)
+	}
 	cp := &ControlPlane{cfg: cfg, store: st, log: log}
 	cp.api = apiserver.New(apiserver.Config{
-		Storage: st,
-		Tokens:  tokens,
-		Tables:  printers.Table,
-		OpenAPI: openapi.Handler(),
-		Ready:   cp.ready,
+		Storage:  st,
+		Services: services,
+		Tokens:   tokens,
+		Tables:   printers.Table,
+		OpenAPI:  openapi.Handler(),
+		Ready:    cp.ready,
 		// Every pod tolerates an unreachable or not-ready node for the eviction
 		// timeout, as Kubernetes' DefaultTolerationSeconds admission gives it.
 		PodTolerationSeconds: int64(cfg.Timing.PodEvictionTimeout.Seconds()),

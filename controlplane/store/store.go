@@ -487,6 +487,17 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) ([]Entry, error) {
 	if len(ops) > maxTxnWrites {
 		return nil, fmt.Errorf("transaction of %d writes: at most %d", len(ops), maxTxnWrites)
 	}
+	if len(ops) == 1 {
+		// A transaction of one write is that write, in the single-write form.
+		e, err := s.write(ctx, ops[0].c)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrConflict) {
+			return nil, &TxnError{Index: 0, Key: ops[0].c.Key, Err: err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{e}, nil
+	}
 	t := txnCommand{Writes: make([]command, len(ops))}
 	seen := make(map[string]bool, len(ops))
 	for i, o := range ops {
