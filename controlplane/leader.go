@@ -23,6 +23,7 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/disruption"
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
 	"github.com/kindlike/kindlike/controlplane/controllers/job"
+	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
 	"github.com/kindlike/kindlike/controlplane/controllers/namespace"
 	"github.com/kindlike/kindlike/controlplane/controllers/nodelifecycle"
 	"github.com/kindlike/kindlike/controlplane/controllers/persistentvolume"
@@ -114,11 +115,18 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		log.Error("volume protection controller", "err", err)
 		return
 	}
+	var kubernetesService *kubernetesservice.Controller
+	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
+		log.Error("no address for the kubernetes Service", "err", err)
+	} else {
+		kubernetesService = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+			factory.Discovery().V1().EndpointSlices(), factory.Coordination().V1().Leases(), ip, cp.apiPort(), cp.address, log)
+	}
 
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){
+	runs := []func(context.Context){
 		func(ctx context.Context) { nsController.Run(ctx, 2) },
 		func(ctx context.Context) { saController.Run(ctx, 1) },
 		func(ctx context.Context) { caController.Run(ctx, 1) },
@@ -137,7 +145,11 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { budgets.Run(ctx, 2) },
 		func(ctx context.Context) { protection.Run(ctx, 2) },
 		sched.Run,
-	} {
+	}
+	if kubernetesService != nil {
+		runs = append(runs, kubernetesService.Run)
+	}
+	for _, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -65,6 +65,7 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&cfg.APIListen, "api-listen", "0.0.0.0:6443", "address of the HTTPS Kubernetes API")
 	f.StringVar(&cfg.RaftListen, "raft-listen", "0.0.0.0:6444", "address of the peer port (Raft and write forwarding, mutual TLS)")
 	f.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "address peers reach this member's peer port at (default: --raft-listen)")
+	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "this member's IPv4 address, listed in the kubernetes Service's endpoints (default: the API's listen address, or this machine's address on the cluster network)")
 	f.StringSliceVar(&peers, "peers", nil, "every voter as name=host:port, this member included")
 	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key}, peer.{crt,key} and apiserver-kubelet-client.{crt,key}")
 	f.StringVar(&tokenFile, "token-file", "", "file of bearer tokens, one per line: token,user[,group1;group2]")
