@@ -21,6 +21,8 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/daemonset"
 	"github.com/kindlike/kindlike/controlplane/controllers/deployment"
 	"github.com/kindlike/kindlike/controlplane/controllers/disruption"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpoint"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpointslice"
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
 	"github.com/kindlike/kindlike/controlplane/controllers/job"
 	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
@@ -115,6 +117,9 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		log.Error("volume protection controller", "err", err)
 		return
 	}
+	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
+	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
+		factory.Discovery().V1().EndpointSlices(), log)
 	var kubernetesService *kubernetesservice.Controller
 	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
 		log.Error("no address for the kubernetes Service", "err", err)
@@ -144,6 +149,8 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
 		func(ctx context.Context) { budgets.Run(ctx, 2) },
 		func(ctx context.Context) { protection.Run(ctx, 2) },
+		func(ctx context.Context) { endpoints.Run(ctx, 2) },
+		func(ctx context.Context) { endpointSlices.Run(ctx, 2) },
 		sched.Run,
 	}
 	if kubernetesService != nil {
