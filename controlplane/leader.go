@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
 	"github.com/kindlike/kindlike/controlplane/controllers/job"
 	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
+	"github.com/kindlike/kindlike/controlplane/controllers/loadbalancer"
 	"github.com/kindlike/kindlike/controlplane/controllers/namespace"
 	"github.com/kindlike/kindlike/controlplane/controllers/nodelifecycle"
 	"github.com/kindlike/kindlike/controlplane/controllers/persistentvolume"
@@ -120,6 +122,14 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
 	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
 		factory.Discovery().V1().EndpointSlices(), log)
+	var loadBalancers *loadbalancer.Controller
+	if pool, err := netip.ParsePrefix(cp.cfg.Network.LoadBalancerRange); err != nil {
+		log.Warn("no LoadBalancer range: LoadBalancer Services stay pending", "range", cp.cfg.Network.LoadBalancerRange)
+	} else {
+		loadBalancers = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
+			factory.Discovery().V1().EndpointSlices(),
+			broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loadbalancer.Name}), pool, log)
+	}
 	var kubernetesService *kubernetesservice.Controller
 	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
 		log.Error("no address for the kubernetes Service", "err", err)
@@ -155,6 +165,9 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	}
 	if kubernetesService != nil {
 		runs = append(runs, kubernetesService.Run)
+	}
+	if loadBalancers != nil {
+		runs = append(runs, loadBalancers.Run)
 	}
 	for _, run := range runs {
 		wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,7 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 		peers     []string
 		certDir   string
 		tokenFile string
+		subnet    string
 	)
 	cmd := &cobra.Command{
 		Use:    "controlplane",
@@ -47,6 +49,13 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 				if cfg.Tokens, err = readTokens(tokenFile); err != nil {
 					return err
 				}
+			}
+			if subnet != "" {
+				p, err := netip.ParsePrefix(subnet)
+				if err != nil || !p.Addr().Is4() {
+					return fmt.Errorf("--cluster-subnet %q: want an IPv4 CIDR", subnet)
+				}
+				cfg.Network = config.NetworkFor(p)
 			}
 			cfg.Logger = logger()
 			cp, err := controlplane.Start(cfg)
@@ -69,6 +78,7 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringSliceVar(&peers, "peers", nil, "every voter as name=host:port, this member included")
 	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key}, peer.{crt,key} and apiserver-kubelet-client.{crt,key}")
 	f.StringVar(&tokenFile, "token-file", "", "file of bearer tokens, one per line: token,user[,group1;group2]")
+	f.StringVar(&subnet, "cluster-subnet", "", "the cluster network's subnet, from which the pod and LoadBalancer ranges follow as `kindlike create cluster` plans them (default: none, no LoadBalancer addresses)")
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: default)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: default)")
 	_ = cmd.MarkFlagRequired("name")
