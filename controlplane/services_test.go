@@ -685,3 +685,71 @@ func TestLoadBalancerServices(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesInKubectl: what kubectl get and describe show of Services, Endpoints and
+// EndpointSlices, as on a real cluster.
+func TestServicesInKubectl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts control-plane processes")
+	}
+	c := startClusterWith(t, localcluster.Options{ExtraArgs: []string{"--cluster-subnet", "172.30.0.0/16"}})
+	client := clients(t, c)[0]
+	startFakeKubelet(t, client, "w1", "w2")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := range 5 {
+		if _, err := client.CoreV1().Pods("default").Create(ctx, labelledPod(fmt.Sprintf("web-%d", i), "web", fmt.Sprintf("w%d", i%2+1), 8080), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	web := func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "web"} }
+	for _, svc := range []*corev1.Service{
+		nodePortService("web", web, func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 30080 }),
+		nodePortService("lb", web, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer }),
+		nodePortService("pending", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer; s.Spec.LoadBalancerIP = "1.2.3.4" }),
+		{ObjectMeta: metav1.ObjectMeta{Name: "ext"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.com"}},
+	} {
+		if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := kubectl{t: t, argv: flavours(t)["kubectl"], kubeconfig: c.Kubeconfig(1)}
+	k.eventually(20*time.Second, `(?m)^web\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080 \+ 2 more\.\.\.\s+\d+s$`, "get", "endpoints")
+	k.eventually(20*time.Second, `(?m)^kubernetes\s+192\.0\.2\.1:\d+,192\.0\.2\.2:\d+,192\.0\.2\.3:\d+\s+\d+s$`, "get", "endpoints")
+	k.eventually(20*time.Second, `(?m)^lb\s+LoadBalancer\s+10\.\d+\.\d+\.\d+\s+172\.30\.127\.1\s+80:3\d{4}/TCP\s+\d+s$`, "get", "svc")
+
+	matches(t, "get svc", k.must("get", "svc"),
+		`(?m)^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$`,
+		`(?m)^kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443/TCP\s+\d+s$`,
+		`(?m)^web\s+NodePort\s+10\.\d+\.\d+\.\d+\s+<none>\s+80:30080/TCP\s+\d+s$`,
+		`(?m)^pending\s+LoadBalancer\s+10\.\d+\.\d+\.\d+\s+<pending>\s+80:3\d{4}/TCP\s+\d+s$`,
+		`(?m)^ext\s+ExternalName\s+<none>\s+example\.com\s+<none>\s+\d+s$`)
+	matches(t, "get endpoints", k.must("get", "endpoints"),
+		`(?m)^NAME\s+ENDPOINTS\s+AGE$`,
+		`(?m)^kubernetes\s+192\.0\.2\.1:\d+,192\.0\.2\.2:\d+,192\.0\.2\.3:\d+\s+\d+s$`,
+		`(?m)^pending\s+<none>\s+\d+s$`)
+	matches(t, "get endpointslices", k.must("get", "endpointslices"),
+		`(?m)^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$`,
+		`(?m)^kubernetes\s+IPv4\s+\d+\s+192\.0\.2\.1,192\.0\.2\.2,192\.0\.2\.3\s+\d+s$`,
+		`(?m)^web-[a-z0-9]{5}\s+IPv4\s+8080\s+10\.244\.\d+\.\d+,10\.244\.\d+\.\d+,10\.244\.\d+\.\d+ \+ 2 more\.\.\.\s+\d+s$`,
+		`(?m)^pending-[a-z0-9]{5}\s+IPv4\s+<unset>\s+<unset>\s+\d+s$`)
+	matches(t, "api-resources", k.must("api-resources", "--api-group=discovery.k8s.io"),
+		`(?m)^endpointslices\s+discovery\.k8s\.io/v1\s+true\s+EndpointSlice$`)
+	k.eventually(20*time.Second, `nodeAssigned`, "describe", "svc", "lb")
+	matches(t, "describe svc lb", k.must("describe", "svc", "lb"),
+		`(?m)^Type:\s+LoadBalancer$`,
+		`(?m)^IP:\s+10\.\d+\.\d+\.\d+$`,
+		`(?m)^IPs:\s+10\.\d+\.\d+\.\d+$`,
+		`(?m)^LoadBalancer Ingress:\s+172\.30\.127\.1 \(VIP\)$`,
+		`(?m)^Port:\s+http\s+80/TCP$`,
+		`(?m)^TargetPort:\s+http/TCP$`,
+		`(?m)^NodePort:\s+http\s+3\d{4}/TCP$`,
+		`(?m)^Endpoints:\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080 \+ 2 more\.\.\.$`,
+		`(?m)^Session Affinity:\s+None$`,
+		`(?m)^Annotations:\s+kindlike\.dev/load-balancer-node: w[12]$`,
+		`(?m)^\s+Normal\s+IPAllocated\s+\S+\s+kindlike-loadbalancer\s+Assigned IP \["172\.30\.127\.1"\]$`,
+		`(?m)^\s+Normal\s+nodeAssigned\s+\S+\s+kindlike-loadbalancer\s+announcing from node "w[12]" with protocol "layer2"$`)
+	matches(t, "describe svc kubernetes", k.must("describe", "svc", "kubernetes"),
+		`(?m)^IP:\s+10\.96\.0\.1$`, `(?m)^Port:\s+https\s+443/TCP$`,
+		`(?m)^Endpoints:\s+192\.0\.2\.1:\d+,192\.0\.2\.2:\d+,192\.0\.2\.3:\d+$`)
+}

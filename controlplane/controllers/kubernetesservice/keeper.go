@@ -37,17 +37,19 @@ func LeaseName(member string) string { return LeasePrefix + member }
 // purpose leaves the kubernetes Service's endpoints at once rather than when its Lease
 // expires, as kube-apiserver removes itself on shutdown.
 func (k *Keeper) Run(ctx context.Context) {
-	tick := time.NewTicker(k.renew)
-	defer tick.Stop()
 	for {
+		wait := k.renew
 		if err := k.renewLease(ctx); err != nil && ctx.Err() == nil {
+			// Before the cluster is up (no leader yet, kube-system not created) the
+			// next try comes sooner, so the Service lists every member from the start.
 			k.log.Debug("renewing the API server lease", "err", err)
+			wait = min(wait, 500*time.Millisecond)
 		}
 		select {
 		case <-ctx.Done():
 			k.release()
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
 	}
 }
