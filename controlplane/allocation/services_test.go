@@ -414,3 +414,47 @@ func TestConcurrentCreatesThroughEveryMember(t *testing.T) {
 		t.Errorf("create with the node port range full: %v\nwant 500 %s", err, want)
 	}
 }
+
+// TestResubmittedServiceKeepsItsAddresses: a PUT of the manifest a Service was created
+// from (no clusterIP, node ports or health check port, as kubectl replace sends it)
+// keeps what was allocated; dropping a port frees its node port.
+func TestResubmittedServiceKeepsItsAddresses(t *testing.T) {
+	m := startMembers(t, 1, defaultNetwork())[0]
+	ctx := context.Background()
+	svcs := m.client.CoreV1().Services("default")
+	manifest := func() *corev1.Service {
+		return service("lb", corev1.ServiceTypeLoadBalancer, func(s *corev1.Service) {
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "https", Port: 443})
+		})
+	}
+	first, err := svcs.Create(ctx, manifest(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := manifest()
+	again.ResourceVersion = first.ResourceVersion
+	got, err := svcs.Update(ctx, again, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.ClusterIP != first.Spec.ClusterIP || got.Spec.HealthCheckNodePort != first.Spec.HealthCheckNodePort ||
+		got.Spec.Ports[0].NodePort != first.Spec.Ports[0].NodePort || got.Spec.Ports[1].NodePort != first.Spec.Ports[1].NodePort {
+		t.Fatalf("resubmitted: %s %v hc %d, was %s %v hc %d", got.Spec.ClusterIP, got.Spec.Ports, got.Spec.HealthCheckNodePort,
+			first.Spec.ClusterIP, first.Spec.Ports, first.Spec.HealthCheckNodePort)
+	}
+	// The https port goes: its node port is free, the others stay claimed.
+	dropped := first.Spec.Ports[1].NodePort
+	got.Spec.Ports = got.Spec.Ports[:1]
+	if _, err := svcs.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if owner := claimOwner(t, m.store, allocation.NodePortKey(dropped)); owner != "" {
+		t.Errorf("node port %d of a removed port still claimed by %q", dropped, owner)
+	}
+	for _, np := range []int32{first.Spec.Ports[0].NodePort, first.Spec.HealthCheckNodePort} {
+		if owner := claimOwner(t, m.store, allocation.NodePortKey(np)); owner != "default/lb" {
+			t.Errorf("node port %d claimed by %q, want default/lb", np, owner)
+		}
+	}
+}

@@ -37,6 +37,7 @@ func init() {
 			initIPFamilies(svc, nil)
 		},
 		PrepareForUpdate: func(svc, old *corev1.Service) {
+			keepAllocatedValues(svc, old)
 			normalizeClusterIPs(svc, old)
 			dropTypeDependentFields(svc, old)
 			initIPFamilies(svc, old)
@@ -154,6 +155,45 @@ func defaultService(svc *corev1.Service) {
 				ing.IPMode = ptr.To(corev1.LoadBalancerIPModeVIP)
 			}
 		}
+	}
+}
+
+// keepAllocatedValues fills in, on an update, the cluster IP, node ports and health
+// check node port that the client left out but the Service holds, so that resubmitting
+// the manifest a Service was created from (kubectl replace, a PUT from a client that
+// never read them back) keeps what was allocated, as kube-apiserver does. Node ports are
+// matched by port name, and never given to two ports.
+func keepAllocatedValues(svc, old *corev1.Service) {
+	if old.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.Type != corev1.ServiceTypeExternalName {
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP = old.Spec.ClusterIP
+		}
+		if len(svc.Spec.ClusterIPs) == 0 && len(old.Spec.ClusterIPs) > 0 {
+			svc.Spec.ClusterIPs = slices.Clone(old.Spec.ClusterIPs)
+		}
+	}
+	hasNodePorts := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+	}
+	if hasNodePorts(old) && hasNodePorts(svc) {
+		inUse := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			inUse[p.NodePort] = true
+		}
+		byName := map[string]int32{}
+		for _, p := range old.Spec.Ports {
+			byName[p.Name] = p.NodePort
+		}
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if v := byName[p.Name]; p.NodePort == 0 && v != 0 && !inUse[v] {
+				p.NodePort = v
+				inUse[v] = true
+			}
+		}
+	}
+	if needsHealthCheck(old) && needsHealthCheck(svc) && svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
 	}
 }
 
