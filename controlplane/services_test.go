@@ -706,7 +706,10 @@ func TestServicesInKubectl(t *testing.T) {
 	for _, svc := range []*corev1.Service{
 		nodePortService("web", web, func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 30080 }),
 		nodePortService("lb", web, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer }),
-		nodePortService("pending", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeLoadBalancer; s.Spec.LoadBalancerIP = "1.2.3.4" }),
+		nodePortService("pending", func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeLoadBalancer
+			s.Spec.LoadBalancerIP = "1.2.3.4"
+		}),
 		{ObjectMeta: metav1.ObjectMeta{Name: "ext"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.com"}},
 	} {
 		if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
