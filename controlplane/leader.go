@@ -24,6 +24,7 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/disruption"
 	"github.com/kindlike/kindlike/controlplane/controllers/endpoint"
 	"github.com/kindlike/kindlike/controlplane/controllers/endpointslice"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpointslicemirroring"
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
 	"github.com/kindlike/kindlike/controlplane/controllers/job"
 	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
@@ -122,6 +123,8 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
 	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
 		factory.Discovery().V1().EndpointSlices(), log)
+	mirroring := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+		factory.Discovery().V1().EndpointSlices(), log)
 	var loadBalancers *loadbalancer.Controller
 	if pool, err := netip.ParsePrefix(cp.cfg.Network.LoadBalancerRange); err != nil {
 		log.Warn("no LoadBalancer range: LoadBalancer Services stay pending", "range", cp.cfg.Network.LoadBalancerRange)
@@ -161,6 +164,7 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { protection.Run(ctx, 2) },
 		func(ctx context.Context) { endpoints.Run(ctx, 2) },
 		func(ctx context.Context) { endpointSlices.Run(ctx, 2) },
+		func(ctx context.Context) { mirroring.Run(ctx, 1) },
 		sched.Run,
 	}
 	if kubernetesService != nil {

@@ -507,12 +507,26 @@ func TestEndpointsFollowPods(t *testing.T) {
 	if _, err := client.CoreV1().Endpoints("default").Get(ctx, "ext", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("an ExternalName Service got Endpoints: %v", err)
 	}
-	for _, name := range []string{"db", "ext"} {
-		list, err := client.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
-		if err != nil || len(list.Items) != 0 {
-			t.Errorf("%s has %d EndpointSlices (%v), want none", name, len(list.Items), err)
-		}
+	if list, err := client.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=ext"}); err != nil || len(list.Items) != 0 {
+		t.Errorf("an ExternalName Service has %d EndpointSlices (%v), want none", len(list.Items), err)
 	}
+	// The user's Endpoints are mirrored into a slice, for kube-proxy and DNS.
+	waitFor(t, 20*time.Second, "the user's endpoints mirrored", func() error {
+		list, err := client.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=db"})
+		if err != nil {
+			return err
+		}
+		if len(list.Items) != 1 {
+			return fmt.Errorf("%d slices for db, want 1", len(list.Items))
+		}
+		es := list.Items[0]
+		if es.Labels[discoveryv1.LabelManagedBy] != "endpointslicemirroring-controller.k8s.io" || len(es.Endpoints) != 1 ||
+			es.Endpoints[0].Addresses[0] != "192.0.2.50" || !ptr.Deref(es.Endpoints[0].Conditions.Ready, false) ||
+			len(es.Ports) != 1 || ptr.Deref(es.Ports[0].Port, 0) != 3306 {
+			return fmt.Errorf("mirrored slice %+v", es)
+		}
+		return nil
+	})
 }
 
 func mapsEqual(a, b map[string][3]bool) bool {

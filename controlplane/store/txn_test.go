@@ -86,6 +86,16 @@ func TestTxnAllOrNothing(t *testing.T) {
 	if _, err := c.stores[0].Txn(ctx, CreateOp("/a", nil), DeleteOp("/a", 0)); err == nil {
 		t.Fatal("a transaction writing one key twice was accepted")
 	}
+	// A transaction of one write is that write, refusals included.
+	one, err := c.stores[1].Txn(ctx, CreateOp("/single", []byte("v")))
+	if err != nil || len(one) != 1 || string(one[0].Value) != "v" {
+		t.Fatalf("one-write transaction: %+v, %v", one, err)
+	}
+	_, err = c.stores[1].Txn(ctx, CreateOp("/single", []byte("w")))
+	var te *TxnError
+	if !errors.As(err, &te) || te.Index != 0 || te.Key != "/single" || !errors.Is(err, ErrExists) {
+		t.Fatalf("one-write transaction on a taken key: %v, want a TxnError wrapping ErrExists", err)
+	}
 }
 
 // TestConcurrentTxnClaimsOneWins: Services created at once through every member, each

@@ -23,7 +23,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
@@ -53,7 +52,7 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	triggers *servicepods.TriggerTimes
-	written  *writes
+	written  *Writes
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -67,7 +66,7 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 			nodes.Informer().HasSynced, endpointSlices.Informer().HasSynced},
 		queue:    reconcile.NewQueue("endpointslice"),
 		triggers: servicepods.NewTriggerTimes(),
-		written:  &writes{revs: map[string]map[string]uint64{}},
+		written:  NewWrites(),
 		now:      time.Now, log: log,
 	}
 	_, _ = services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -131,15 +130,19 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	loop.Run(ctx, workers, c.synced...)
 }
 
-// writes remembers the revision of every slice the controller wrote (0: deleted), per
-// Service, so that a sync never works from a cache that has not seen them yet: it
+// Writes remembers the revision of every slice a controller wrote (0: deleted), per
+// owner key, so that a sync never works from a cache that has not seen them yet: it
 // would create a slice twice.
-type writes struct {
+type Writes struct {
 	mu   sync.Mutex
 	revs map[string]map[string]uint64
 }
 
-func (w *writes) record(key, name string, rev uint64) {
+// NewWrites makes an empty record.
+func NewWrites() *Writes { return &Writes{revs: map[string]map[string]uint64{}} }
+
+// Record notes that the slice name of key was written at rev (0: deleted).
+func (w *Writes) Record(key, name string, rev uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.revs[key] == nil {
@@ -148,9 +151,9 @@ func (w *writes) record(key, name string, rev uint64) {
 	w.revs[key][name] = rev
 }
 
-// seen reports whether the cache holds every write made for key; it forgets the
-// writes it finds there.
-func (w *writes) seen(key string, lookup func(name string) (uint64, bool)) bool {
+// Seen reports whether the cache holds every write made for key, as lookup finds slices
+// there (their revision, or false when absent); it forgets the writes it finds.
+func (w *Writes) Seen(key string, lookup func(name string) (uint64, bool)) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for name, rev := range w.revs[key] {
@@ -164,13 +167,15 @@ func (w *writes) seen(key string, lookup func(name string) (uint64, bool)) bool 
 	return true
 }
 
-func (w *writes) forget(key string) {
+// Forget drops the record of key.
+func (w *Writes) Forget(key string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.revs, key)
 }
 
-func revision(o metav1.Object) uint64 {
+// Revision is an object's resourceVersion as a number (kindlike's are Raft indexes).
+func Revision(o metav1.Object) uint64 {
 	rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
 	return rv
 }
@@ -185,9 +190,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if err != nil {
 			return 0, false
 		}
-		return revision(es), true
+		return Revision(es), true
 	}
-	if !c.written.seen(key, lookup) {
+	if !c.written.Seen(key, lookup) {
 		c.queue.AddAfter(key, 50*time.Millisecond)
 		return nil
 	}
@@ -203,7 +208,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	svc, err := c.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.written.forget(key)
+		c.written.Forget(key)
 		for _, es := range existing {
 			if err := c.deleteSlice(ctx, key, es); err != nil {
 				return err
@@ -221,16 +226,24 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	plan := planSlices(svc, desired, existing)
+	write, remove := Plan(Meta{
+		Namespace: svc.Namespace, GenerateName: svc.Name + "-",
+		Labels: servicepods.HeadlessLabels(svc, map[string]string{
+			discoveryv1.LabelServiceName: svc.Name,
+			discoveryv1.LabelManagedBy:   ControllerName,
+		}),
+		Owner:       servicepods.OwnerReference(svc),
+		Placeholder: true,
+	}, desired, existing)
 	// New slices first: readers never see a moment with the endpoints in neither.
-	for _, es := range plan.write {
+	for _, es := range write {
 		es.Annotations = withTrigger(es.Annotations, trigger)
 		if err := c.writeSlice(ctx, key, es); err != nil {
 			c.triggers.Observe(key, trigger)
 			return err
 		}
 	}
-	for _, es := range plan.delete {
+	for _, es := range remove {
 		if err := c.deleteSlice(ctx, key, es); err != nil {
 			c.triggers.Observe(key, trigger)
 			return err
@@ -254,7 +267,7 @@ func (c *Controller) deleteSlice(ctx context.Context, key string, es *discoveryv
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete endpointslice %s/%s: %w", es.Namespace, es.Name, err)
 	}
-	c.written.record(key, es.Name, 0)
+	c.written.Record(key, es.Name, 0)
 	return nil
 }
 
@@ -272,25 +285,36 @@ func (c *Controller) writeSlice(ctx context.Context, key string, es *discoveryv1
 	if err != nil {
 		return fmt.Errorf("write endpointslice for %s: %w", key, err)
 	}
-	c.written.record(key, out.Name, revision(out))
+	c.written.Record(key, out.Name, Revision(out))
 	return nil
 }
 
-// endpoint is one desired endpoint and the ports its pod resolves the Service's to.
-type endpoint struct {
-	ep    discoveryv1.Endpoint
-	ports []discoveryv1.EndpointPort
-	uid   types.UID
+// Desired is one endpoint a slice should hold, the ports it serves, and what
+// identifies it from one sync to the next (its pod's uid).
+type Desired struct {
+	Endpoint discoveryv1.Endpoint
+	Ports    []discoveryv1.EndpointPort
+	ID       string
+}
+
+// Meta is what every slice of one owner carries.
+type Meta struct {
+	Namespace, GenerateName string
+	Labels                  map[string]string
+	Owner                   metav1.OwnerReference
+	// Placeholder keeps one empty slice when there are no endpoints, as the
+	// endpointslice controller does for Services.
+	Placeholder bool
 }
 
 // desired lists the Service's endpoints: every selected pod with an address that has
 // not finished, terminating ones included (conditions say which they are).
-func (c *Controller) desired(svc *corev1.Service) ([]endpoint, error) {
+func (c *Controller) desired(svc *corev1.Service) ([]Desired, error) {
 	pods, err := c.pods.Pods(svc.Namespace).List(servicepods.Selector(svc))
 	if err != nil {
 		return nil, err
 	}
-	var out []endpoint
+	var out []Desired
 	for _, pod := range pods {
 		if !servicepods.IsEndpoint(pod, true) {
 			continue
@@ -329,49 +353,45 @@ func (c *Controller) desired(svc *corev1.Service) ([]endpoint, error) {
 			}
 			ports = append(ports, discoveryv1.EndpointPort{Name: ptr.To(sp.Name), Port: ptr.To(port), Protocol: ptr.To(sp.Protocol), AppProtocol: sp.AppProtocol})
 		}
-		out = append(out, endpoint{ep: ep, ports: ports, uid: pod.UID})
+		out = append(out, Desired{Endpoint: ep, Ports: ports, ID: string(pod.UID)})
 	}
-	slices.SortFunc(out, func(a, b endpoint) int {
-		return cmp.Or(compareIPs(a.ep.Addresses[0], b.ep.Addresses[0]), cmp.Compare(a.uid, b.uid))
+	slices.SortFunc(out, func(a, b Desired) int {
+		return cmp.Or(compareIPs(a.Endpoint.Addresses[0], b.Endpoint.Addresses[0]), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }
 
-// plan is what a sync writes: slices to create or update, and to delete.
-type plan struct {
-	write  []*discoveryv1.EndpointSlice
-	delete []*discoveryv1.EndpointSlice
-}
-
-// planSlices fits the desired endpoints into slices, changing as few as it can: an
+// Plan fits the desired endpoints into slices, changing as few as it can: an
 // endpoint stays in the slice that holds it, new ones fill slices with room before new
-// slices are made, slices left empty go, and a Service with no endpoints keeps one
-// empty slice, as upstream's placeholder.
-func planSlices(svc *corev1.Service, desired []endpoint, existing []*discoveryv1.EndpointSlice) plan {
-	var p plan
-	groups := map[string][]endpoint{}
+// slices are made, slices left empty go (but one placeholder, if Meta asks), and slices
+// whose ports no endpoint serves any more go. It returns the slices to create or
+// update, and those to delete.
+func Plan(meta Meta, desired []Desired, existing []*discoveryv1.EndpointSlice) (write, remove []*discoveryv1.EndpointSlice) {
+	groups := map[string][]Desired{}
 	groupPorts := map[string][]discoveryv1.EndpointPort{}
-	for _, e := range desired {
-		k := portsKey(e.ports)
-		groups[k] = append(groups[k], e)
-		groupPorts[k] = e.ports
+	for _, d := range desired {
+		k := portsKey(d.Ports)
+		groups[k] = append(groups[k], d)
+		groupPorts[k] = d.Ports
 	}
-	placeholder := len(desired) == 0
+	placeholder := meta.Placeholder && len(desired) == 0
 	if placeholder {
 		groups[""] = nil
 	}
-	labels := servicepods.HeadlessLabels(svc, map[string]string{
-		discoveryv1.LabelServiceName: svc.Name,
-		discoveryv1.LabelManagedBy:   ControllerName,
-	})
-	owner := servicepods.OwnerReference(svc)
+	fresh := func() *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{GenerateName: meta.GenerateName, Namespace: meta.Namespace},
+			AddressType: discoveryv1.AddressTypeIPv4,
+		}
+	}
 
 	byGroup := map[string][]*discoveryv1.EndpointSlice{}
+	existing = slices.Clone(existing)
 	slices.SortFunc(existing, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(a.Name, b.Name) })
 	for _, es := range existing {
 		k := portsKey(es.Ports)
 		if _, ok := groups[k]; !ok || es.AddressType != discoveryv1.AddressTypeIPv4 {
-			p.delete = append(p.delete, es)
+			remove = append(remove, es)
 			continue
 		}
 		byGroup[k] = append(byGroup[k], es)
@@ -382,74 +402,70 @@ func planSlices(svc *corev1.Service, desired []endpoint, existing []*discoveryv1
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		want := map[types.UID]discoveryv1.Endpoint{}
-		var order []types.UID
-		for _, e := range groups[k] {
-			want[e.uid] = e.ep
-			order = append(order, e.uid)
+		want := map[string]discoveryv1.Endpoint{}
+		var order []string
+		for _, d := range groups[k] {
+			if _, dup := want[d.ID]; !dup {
+				order = append(order, d.ID)
+			}
+			want[d.ID] = d.Endpoint
 		}
-		placed := map[types.UID]bool{}
+		placed := map[string]bool{}
 		var kept []*discoveryv1.EndpointSlice
 		for _, es := range byGroup[k] {
 			var eps []discoveryv1.Endpoint
 			for _, cur := range es.Endpoints {
-				uid := endpointUID(cur)
-				if ep, ok := want[uid]; ok && !placed[uid] && len(eps) < MaxEndpointsPerSlice {
+				id := EndpointID(cur)
+				if ep, ok := want[id]; ok && !placed[id] && len(eps) < MaxEndpointsPerSlice {
 					eps = append(eps, ep)
-					placed[uid] = true
+					placed[id] = true
 				}
 			}
 			upd := es.DeepCopy()
 			upd.Endpoints = eps
 			kept = append(kept, upd)
 		}
-		var fresh []*discoveryv1.EndpointSlice
-		for _, uid := range order {
-			if placed[uid] {
+		var made []*discoveryv1.EndpointSlice
+		for _, id := range order {
+			if placed[id] {
 				continue
 			}
 			target := roomIn(kept)
 			if target == nil {
-				target = roomIn(fresh)
+				target = roomIn(made)
 			}
 			if target == nil {
-				target = &discoveryv1.EndpointSlice{
-					ObjectMeta:  metav1.ObjectMeta{GenerateName: svc.Name + "-", Namespace: svc.Namespace},
-					AddressType: discoveryv1.AddressTypeIPv4,
-				}
-				fresh = append(fresh, target)
+				target = fresh()
+				made = append(made, target)
 			}
-			target.Endpoints = append(target.Endpoints, want[uid])
-			placed[uid] = true
+			target.Endpoints = append(target.Endpoints, want[id])
+			placed[id] = true
 		}
-		if placeholder && len(kept) == 0 && len(fresh) == 0 {
-			fresh = append(fresh, &discoveryv1.EndpointSlice{
-				ObjectMeta:  metav1.ObjectMeta{GenerateName: svc.Name + "-", Namespace: svc.Namespace},
-				AddressType: discoveryv1.AddressTypeIPv4,
-			})
+		if placeholder && len(kept) == 0 && len(made) == 0 {
+			made = append(made, fresh())
 		}
 		for i, es := range kept {
 			orig := byGroup[k][i]
 			if len(es.Endpoints) == 0 && !(placeholder && i == 0) {
-				p.delete = append(p.delete, orig)
+				remove = append(remove, orig)
 				continue
 			}
 			es.Ports = groupPorts[k]
-			es.Labels = labels
-			es.OwnerReferences = []metav1.OwnerReference{owner}
+			es.Labels = meta.Labels
+			es.OwnerReferences = []metav1.OwnerReference{meta.Owner}
 			if !apiequality.Semantic.DeepEqual(es.Endpoints, orig.Endpoints) || !apiequality.Semantic.DeepEqual(es.Ports, orig.Ports) ||
 				!apiequality.Semantic.DeepEqual(es.Labels, orig.Labels) || !apiequality.Semantic.DeepEqual(es.OwnerReferences, orig.OwnerReferences) {
-				p.write = append(p.write, es)
+				write = append(write, es)
 			}
 		}
-		for _, es := range fresh {
+		for _, es := range made {
 			es.Ports = groupPorts[k]
-			es.Labels = labels
-			es.OwnerReferences = []metav1.OwnerReference{owner}
-			p.write = append(p.write, es)
+			es.Labels = meta.Labels
+			es.OwnerReferences = []metav1.OwnerReference{meta.Owner}
+			write = append(write, es)
 		}
 	}
-	return p
+	return write, remove
 }
 
 func roomIn(list []*discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
@@ -461,13 +477,13 @@ func roomIn(list []*discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
 	return nil
 }
 
-// endpointUID identifies an endpoint by its pod; one without (written by someone
-// else) by its address, which no desired endpoint matches.
-func endpointUID(ep discoveryv1.Endpoint) types.UID {
+// EndpointID identifies an endpoint from one sync to the next: by its pod when it has
+// one, else by its addresses and hostname.
+func EndpointID(ep discoveryv1.Endpoint) string {
 	if ep.TargetRef != nil && ep.TargetRef.UID != "" {
-		return ep.TargetRef.UID
+		return string(ep.TargetRef.UID)
 	}
-	return types.UID("address:" + strings.Join(ep.Addresses, ","))
+	return "address:" + strings.Join(ep.Addresses, ",") + "/" + ptr.Deref(ep.Hostname, "")
 }
 
 func portsKey(ports []discoveryv1.EndpointPort) string {
