@@ -14,14 +14,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane/allocation"
 	"github.com/kindlike/kindlike/controlplane/apiserver"
 	"github.com/kindlike/kindlike/controlplane/apiserver/openapi"
+	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
 	"github.com/kindlike/kindlike/controlplane/nodeproxy"
 	"github.com/kindlike/kindlike/controlplane/printers"
 	"github.com/kindlike/kindlike/controlplane/registry"
@@ -64,6 +68,10 @@ type Config struct {
 	// Network is the cluster's address plan: the Service range, node ports, pod and
 	// LoadBalancer ranges (zero fields: the defaults).
 	Network config.Network
+	// AdvertiseAddress is the member's address on the cluster network, which the
+	// kubernetes Service's endpoints list. Empty: the API's listen address when it
+	// names one, else this machine's address in Network.Subnet.
+	AdvertiseAddress string
 	// Raft timings; zero values take the store's defaults.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	Logger                                                *slog.Logger
@@ -78,6 +86,11 @@ type ControlPlane struct {
 	listener net.Listener
 	loopback *rest.Config
 	cancel   context.CancelFunc
+	// address is the member's advertised address (invalid: unknown); its Lease, kept
+	// by the keeper until Close, puts it in the kubernetes Service's endpoints.
+	address    netip.Addr
+	stopKeeper context.CancelFunc
+	keeperDone sync.WaitGroup
 	// bootstrapped is set once the system namespaces exist.
 	bootstrapped atomic.Bool
 	done         sync.WaitGroup
@@ -138,13 +151,27 @@ func Start(cfg Config) (*ControlPlane, error) {
 	for t, u := range cfg.Tokens {
 		tokens[t] = u
 	}
-	cp := &ControlPlane{cfg: cfg, store: st, log: log}
+	services, err := allocation.NewServices(cfg.Network, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("service ranges: %w", err)
+	}
+	address, err := advertiseAddress(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if !address.IsValid() {
+		log.Warn("no address on the cluster network: the kubernetes Service will not list this member (set --advertise-address)")
+	}
+	cp := &ControlPlane{cfg: cfg, store: st, log: log, address: address}
 	cp.api = apiserver.New(apiserver.Config{
-		Storage: st,
-		Tokens:  tokens,
-		Tables:  printers.Table,
-		OpenAPI: openapi.Handler(),
-		Ready:   cp.ready,
+		Storage:  st,
+		Services: services,
+		Tokens:   tokens,
+		Tables:   printers.Table,
+		OpenAPI:  openapi.Handler(),
+		Ready:    cp.ready,
 		// Every pod tolerates an unreachable or not-ready node for the eviction
 		// timeout, as Kubernetes' DefaultTolerationSeconds admission gives it.
 		PodTolerationSeconds: int64(cfg.Timing.PodEvictionTimeout.Seconds()),
@@ -207,6 +234,7 @@ func Start(cfg Config) (*ControlPlane, error) {
 		defer cp.done.Done()
 		st.RunAsLeader(ctx, cp.lead)
 	}()
+	cp.startKeeper()
 	log.Info("control plane started", "api", ln.Addr().String(), "raft", cfg.RaftListen)
 	return cp, nil
 }
@@ -235,14 +263,80 @@ func (cp *ControlPlane) connectNodes() error {
 	return nil
 }
 
+// startKeeper renews the member's API server Lease until Close.
+func (cp *ControlPlane) startKeeper() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cp.stopKeeper = cancel
+	if !cp.address.IsValid() {
+		return
+	}
+	client, err := kubernetes.NewForConfig(cp.loopback)
+	if err != nil {
+		cp.log.Error("API server lease client", "err", err)
+		return
+	}
+	keeper := kubernetesservice.NewKeeper(client, cp.cfg.Name, cp.address,
+		cp.cfg.Timing.NodeLeaseDuration.Duration, cp.cfg.Timing.NodeLeaseRenewInterval.Duration, cp.log)
+	cp.keeperDone.Add(1)
+	go func() {
+		defer cp.keeperDone.Done()
+		keeper.Run(ctx)
+	}()
+}
+
+// apiPort is the port the API listens on, which the kubernetes Service targets.
+func (cp *ControlPlane) apiPort() int32 {
+	_, port, _ := net.SplitHostPort(cp.listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	return int32(p)
+}
+
+// advertiseAddress is the member's address as Config.AdvertiseAddress says, or the
+// zero Addr when there is none to find.
+func advertiseAddress(cfg Config) (netip.Addr, error) {
+	if cfg.AdvertiseAddress != "" {
+		a, err := netip.ParseAddr(cfg.AdvertiseAddress)
+		if err != nil || !a.Is4() {
+			return netip.Addr{}, fmt.Errorf("advertise address %q: want an IPv4 address", cfg.AdvertiseAddress)
+		}
+		return a, nil
+	}
+	if host, _, err := net.SplitHostPort(cfg.APIListen); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.Is4() && !a.IsUnspecified() && !a.IsLoopback() {
+			return a, nil
+		}
+	}
+	subnet, err := netip.ParsePrefix(cfg.Network.Subnet)
+	if err != nil {
+		return netip.Addr{}, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, nil
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if ip, ok := netip.AddrFromSlice(n.IP); ok && subnet.Contains(ip.Unmap()) {
+			return ip.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, nil
+}
+
 // APIAddr is the address the API listens on.
 func (cp *ControlPlane) APIAddr() string { return cp.listener.Addr().String() }
 
 // Store is the member's Raft store.
 func (cp *ControlPlane) Store() *store.Store { return cp.store }
 
-// Close stops the member: leader loops, API, then the store.
+// Close stops the member: its Lease (so the kubernetes Service drops it at once), leader
+// loops, API, then the store.
 func (cp *ControlPlane) Close() error {
+	cp.stopKeeper()
+	cp.keeperDone.Wait()
 	cp.cancel()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,8 +22,13 @@ import (
 	"github.com/kindlike/kindlike/controlplane/controllers/daemonset"
 	"github.com/kindlike/kindlike/controlplane/controllers/deployment"
 	"github.com/kindlike/kindlike/controlplane/controllers/disruption"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpoint"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpointslice"
+	"github.com/kindlike/kindlike/controlplane/controllers/endpointslicemirroring"
 	"github.com/kindlike/kindlike/controlplane/controllers/garbagecollector"
 	"github.com/kindlike/kindlike/controlplane/controllers/job"
+	"github.com/kindlike/kindlike/controlplane/controllers/kubernetesservice"
+	"github.com/kindlike/kindlike/controlplane/controllers/loadbalancer"
 	"github.com/kindlike/kindlike/controlplane/controllers/namespace"
 	"github.com/kindlike/kindlike/controlplane/controllers/nodelifecycle"
 	"github.com/kindlike/kindlike/controlplane/controllers/persistentvolume"
@@ -114,11 +120,31 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		log.Error("volume protection controller", "err", err)
 		return
 	}
+	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
+	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
+		factory.Discovery().V1().EndpointSlices(), log)
+	mirroring := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+		factory.Discovery().V1().EndpointSlices(), log)
+	var loadBalancers *loadbalancer.Controller
+	if pool, err := netip.ParsePrefix(cp.cfg.Network.LoadBalancerRange); err != nil {
+		log.Warn("no LoadBalancer range: LoadBalancer Services stay pending", "range", cp.cfg.Network.LoadBalancerRange)
+	} else {
+		loadBalancers = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
+			factory.Discovery().V1().EndpointSlices(),
+			broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loadbalancer.Name}), pool, log)
+	}
+	var kubernetesService *kubernetesservice.Controller
+	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
+		log.Error("no address for the kubernetes Service", "err", err)
+	} else {
+		kubernetesService = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+			factory.Discovery().V1().EndpointSlices(), factory.Coordination().V1().Leases(), ip, cp.apiPort(), cp.address, log)
+	}
 
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){
+	runs := []func(context.Context){
 		func(ctx context.Context) { nsController.Run(ctx, 2) },
 		func(ctx context.Context) { saController.Run(ctx, 1) },
 		func(ctx context.Context) { caController.Run(ctx, 1) },
@@ -136,8 +162,18 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
 		func(ctx context.Context) { budgets.Run(ctx, 2) },
 		func(ctx context.Context) { protection.Run(ctx, 2) },
+		func(ctx context.Context) { endpoints.Run(ctx, 2) },
+		func(ctx context.Context) { endpointSlices.Run(ctx, 2) },
+		func(ctx context.Context) { mirroring.Run(ctx, 1) },
 		sched.Run,
-	} {
+	}
+	if kubernetesService != nil {
+		runs = append(runs, kubernetesService.Run)
+	}
+	if loadBalancers != nil {
+		runs = append(runs, loadBalancers.Run)
+	}
+	for _, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

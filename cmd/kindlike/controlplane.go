@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,7 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 		peers     []string
 		certDir   string
 		tokenFile string
+		subnet    string
 	)
 	cmd := &cobra.Command{
 		Use:    "controlplane",
@@ -48,6 +50,13 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 					return err
 				}
 			}
+			if subnet != "" {
+				p, err := netip.ParsePrefix(subnet)
+				if err != nil || !p.Addr().Is4() {
+					return fmt.Errorf("--cluster-subnet %q: want an IPv4 CIDR", subnet)
+				}
+				cfg.Network = config.NetworkFor(p)
+			}
 			cfg.Logger = logger()
 			cp, err := controlplane.Start(cfg)
 			if err != nil {
@@ -65,9 +74,11 @@ func newControlPlaneCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&cfg.APIListen, "api-listen", "0.0.0.0:6443", "address of the HTTPS Kubernetes API")
 	f.StringVar(&cfg.RaftListen, "raft-listen", "0.0.0.0:6444", "address of the peer port (Raft and write forwarding, mutual TLS)")
 	f.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "address peers reach this member's peer port at (default: --raft-listen)")
+	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "this member's IPv4 address, listed in the kubernetes Service's endpoints (default: the API's listen address, or this machine's address on the cluster network)")
 	f.StringSliceVar(&peers, "peers", nil, "every voter as name=host:port, this member included")
 	f.StringVar(&certDir, "cert-dir", "/etc/kindlike/pki", "directory holding ca.crt, apiserver.{crt,key}, peer.{crt,key} and apiserver-kubelet-client.{crt,key}")
 	f.StringVar(&tokenFile, "token-file", "", "file of bearer tokens, one per line: token,user[,group1;group2]")
+	f.StringVar(&subnet, "cluster-subnet", "", "the cluster network's subnet, from which the pod and LoadBalancer ranges follow as `kindlike create cluster` plans them (default: none, no LoadBalancer addresses)")
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: default)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: default)")
 	_ = cmd.MarkFlagRequired("name")

@@ -137,17 +137,18 @@ func invalid(res *registry.Resource, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(schema.GroupKind{Group: res.Group, Kind: res.Kind}, name, errs)
 }
 
-// prepareCreate fills the server-owned fields of a new object and validates it.
-func (s *Server) prepareCreate(ctx context.Context, res *registry.Resource, obj runtime.Object, ns string) error {
+// prepareCreate fills the server-owned fields of a new object, gives a Service its
+// addresses, and validates it. The allocation, if any, is to be committed with it.
+func (s *Server) prepareCreate(ctx context.Context, res *registry.Resource, obj runtime.Object, ns string) (*Allocation, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	if res.Namespaced {
 		if m.GetNamespace() == "" {
 			m.SetNamespace(ns)
 		} else if ns != "" && m.GetNamespace() != ns {
-			return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+			return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 		}
 	} else {
 		m.SetNamespace("")
@@ -174,22 +175,27 @@ func (s *Server) prepareCreate(ctx context.Context, res *registry.Resource, obj 
 		st.PrepareForCreate(obj)
 	}
 	s.admit(ctx, obj)
+	alloc, err := s.allocate(ctx, res, obj, nil)
+	if err != nil {
+		return nil, err
+	}
 	errs := apimachineryvalidation.ValidateObjectMetaAccessor(m, res.Namespaced, nameValidator(res), field.NewPath("metadata"))
 	if st.Validate != nil {
 		errs = append(errs, st.Validate(obj)...)
 	}
 	if len(errs) > 0 {
-		return invalid(res, m.GetName(), errs)
+		return nil, invalid(res, m.GetName(), errs)
 	}
-	return nil
+	return alloc, nil
 }
 
 // prepareUpdate carries the server-owned fields of old into obj, for an update of the
-// main resource (sub "") or a subresource, and validates the result.
-func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runtime.Object) error {
+// main resource (sub "") or a subresource, gives a Service what its new spec needs,
+// and validates the result. The allocation, if any, is to be committed with it.
+func (s *Server) prepareUpdate(ctx context.Context, res *registry.Resource, sub string, obj, old runtime.Object) (*Allocation, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	om, _ := meta.Accessor(old)
 	if m.GetNamespace() == "" && res.Namespaced {
@@ -203,6 +209,7 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 	m.SetSelfLink("")
 	st := res.Strategy
 	var errs field.ErrorList
+	var alloc *Allocation
 	switch sub {
 	case "", registry.Scale:
 		// A scale write is a write of the main resource built from the current object.
@@ -217,6 +224,11 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 		}
 		if res.Generation && (specChanged(obj, old) || (res == registry.Deployments && annotationsChanged(obj, old))) {
 			m.SetGeneration(om.GetGeneration() + 1)
+		}
+		if sub == "" {
+			if alloc, err = s.allocate(ctx, res, obj, old); err != nil {
+				return nil, err
+			}
 		}
 		if st.ValidateUpdate != nil {
 			errs = append(errs, st.ValidateUpdate(obj, old)...)
@@ -249,9 +261,9 @@ func (s *Server) prepareUpdate(res *registry.Resource, sub string, obj, old runt
 	metaErrs = append(metaErrs, apimachineryvalidation.ValidateObjectMetaAccessorUpdate(m, om, field.NewPath("metadata"))...)
 	errs = append(metaErrs, errs...)
 	if len(errs) > 0 {
-		return invalid(res, m.GetName(), errs)
+		return nil, invalid(res, m.GetName(), errs)
 	}
-	return nil
+	return alloc, nil
 }
 
 // copyField sets dst's exported struct field name to src's, when both have it.
@@ -287,9 +299,30 @@ func specChanged(obj, old runtime.Object) bool {
 	return false
 }
 
-// create stores a new object after preparing and validating it.
+// create stores a new object after preparing and validating it. A Service is stored
+// with its claims in one transaction; when another write took an address the
+// allocator chose, the Service is prepared again from what the client sent.
 func (s *Server) create(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object, dry bool) (runtime.Object, error) {
-	if err := s.prepareCreate(ctx, res, obj, ns); err != nil {
+	sent := obj
+	if s.services != nil && res == registry.Services {
+		sent = obj.DeepCopyObject()
+	}
+	for prepared := 0; ; prepared++ {
+		out, err := s.createOnce(ctx, res, ns, obj, dry)
+		if errors.Is(err, errAgain) && prepared < maxRetries {
+			obj = sent.DeepCopyObject()
+			continue
+		}
+		if errors.Is(err, errAgain) {
+			return nil, apierrors.NewInternalError(err)
+		}
+		return out, err
+	}
+}
+
+func (s *Server) createOnce(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object, dry bool) (runtime.Object, error) {
+	alloc, err := s.prepareCreate(ctx, res, obj, ns)
+	if err != nil {
 		return nil, err
 	}
 	m, _ := meta.Accessor(obj)
@@ -306,11 +339,14 @@ func (s *Server) create(ctx context.Context, res *registry.Resource, ns string, 
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		e, err := s.store.Create(ctx, res.Key(m.GetNamespace(), m.GetName()), value)
+		e, err := s.commit(ctx, store.CreateOp(res.Key(m.GetNamespace(), m.GetName()), value), alloc)
 		if errors.Is(err, store.ErrExists) && m.GetGenerateName() != "" && attempt < 8 {
 			// A generated name collided; draw another, as kube-apiserver asks clients to.
 			m.SetName(m.GetGenerateName() + rand.String(5))
 			continue
+		}
+		if errors.Is(err, errAgain) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, storeError(res, m.GetName(), err)
@@ -351,7 +387,8 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 		if err != nil {
 			return nil, err
 		}
-		if err := s.prepareUpdate(res, sub, obj, old); err != nil {
+		alloc, err := s.prepareUpdate(ctx, res, sub, obj, old)
+		if err != nil {
 			return nil, err
 		}
 		obj = s.trackManagedFields(ctx, res, sub, obj, old)
@@ -362,8 +399,13 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 			return obj, nil
 		}
 		if finalizedAway(obj) {
-			e, err := s.store.Delete(ctx, res.Key(ns, name), revOf(old))
-			if errors.Is(err, store.ErrConflict) && attempt < maxRetries {
+			// What the stored object holds is freed with it.
+			rel, err := s.release(ctx, res, old)
+			if err != nil {
+				return nil, err
+			}
+			e, err := s.commit(ctx, store.DeleteOp(res.Key(ns, name), revOf(old)), rel)
+			if retryWrite(err) && attempt < maxRetries {
 				continue
 			}
 			if err != nil {
@@ -375,8 +417,8 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		e, err := s.store.Update(ctx, res.Key(ns, name), value, revOf(old))
-		if errors.Is(err, store.ErrConflict) && attempt < maxRetries {
+		e, err := s.commit(ctx, store.UpdateOp(res.Key(ns, name), value, revOf(old)), alloc)
+		if retryWrite(err) && attempt < maxRetries {
 			continue
 		}
 		if err != nil {
@@ -384,6 +426,12 @@ func (s *Server) update(ctx context.Context, res *registry.Resource, sub, ns, na
 		}
 		return decode(res, e)
 	}
+}
+
+// retryWrite: the write lost a compare-and-swap, or raced over an allocation; a
+// fresh read of the object may succeed.
+func retryWrite(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, errAgain)
 }
 
 // unchanged compares two versions of an object, ignoring resourceVersion,
@@ -505,8 +553,12 @@ func (s *Server) deleteObject(ctx context.Context, res *registry.Resource, ns, n
 		if dry {
 			return old, true, nil
 		}
-		e, err := s.store.Delete(ctx, res.Key(ns, name), revOf(old))
-		if errors.Is(err, store.ErrConflict) && attempt < maxRetries {
+		rel, err := s.release(ctx, res, old)
+		if err != nil {
+			return nil, false, err
+		}
+		e, err := s.commit(ctx, store.DeleteOp(res.Key(ns, name), revOf(old)), rel)
+		if retryWrite(err) && attempt < maxRetries {
 			continue
 		}
 		if err != nil {

@@ -31,6 +31,7 @@ type Storage interface {
 	Create(ctx context.Context, key string, value []byte) (store.Entry, error)
 	Update(ctx context.Context, key string, value []byte, expectRev uint64) (store.Entry, error)
 	Delete(ctx context.Context, key string, expectRev uint64) (store.Entry, error)
+	Txn(ctx context.Context, ops ...store.Op) ([]store.Entry, error)
 	Watch(ctx context.Context, prefix string, afterRev uint64) (<-chan store.Event, error)
 	Rev() uint64
 }
@@ -60,6 +61,9 @@ type Config struct {
 	OpenAPI http.Handler
 	// Nodes reaches node agents; nil until agents run.
 	Nodes NodeProxy
+	// Services gives Services their cluster IPs and node ports; nil stores them as
+	// written.
+	Services ServiceAllocator
 	// PodTolerationSeconds is how long pods tolerate an unreachable or not-ready node
 	// unless they say otherwise (Kubernetes' DefaultTolerationSeconds admission).
 	PodTolerationSeconds int64
@@ -80,6 +84,8 @@ type Server struct {
 	openapi http.Handler
 	nodes   NodeProxy
 	ready   func() error
+	// services is Config.Services.
+	services ServiceAllocator
 	// tolerationSeconds is Config.PodTolerationSeconds.
 	tolerationSeconds int64
 	version           version.Info
@@ -94,7 +100,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Storage, tokens: cfg.Tokens, tables: cfg.Tables, openapi: cfg.OpenAPI,
-		nodes: cfg.Nodes, ready: cfg.Ready, version: cfg.Version, log: cfg.Logger, now: cfg.Now,
+		nodes: cfg.Nodes, ready: cfg.Ready, services: cfg.Services, version: cfg.Version, log: cfg.Logger, now: cfg.Now,
 		tolerationSeconds: cfg.PodTolerationSeconds,
 	}
 	if s.tolerationSeconds == 0 {

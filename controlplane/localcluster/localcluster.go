@@ -54,14 +54,21 @@ type Member struct {
 	RaftAddr string
 	DataDir  string
 	LogPath  string
-	certDir  string
-	args     []string
-	bin      string
+	// Address is what the member advertises as its own address (the kubernetes
+	// Service's endpoints list it): documentation addresses, never dialled, since every
+	// member listens on loopback, which endpoints may not name.
+	Address string
+	certDir string
+	args    []string
+	bin     string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
+
+// AdvertiseAddress is the address member i advertises: 192.0.2.(i+1).
+func AdvertiseAddress(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }
 
 // Bin finds the kindlike binary tests should run.
 func Bin() (string, error) {
@@ -120,10 +127,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.Members = append(c.Members, m)
 		peers = append(peers, name+"="+raft)
 	}
-	for _, m := range c.Members {
+	for i, m := range c.Members {
+		m.Address = AdvertiseAddress(i)
 		m.args = append([]string{"controlplane",
 			"--name", m.Name, "--data-dir", m.DataDir, "--api-listen", m.APIAddr,
 			"--raft-listen", m.RaftAddr, "--peers", strings.Join(peers, ","), "--cert-dir", m.certDir,
+			"--advertise-address", m.Address,
 		}, opts.ExtraArgs...)
 		if err := m.Start(); err != nil {
 			c.Stop()

@@ -16,8 +16,8 @@ import (
 )
 
 // Services. Their cluster IPs and node ports are handed out by an allocator outside this
-// package (see ServiceAllocator); the rules here default and check everything else, and
-// check the addresses and ports once they are set.
+// package (the API server's ServiceAllocator); the rules here default and check
+// everything else, and check the addresses and ports once they are set.
 
 // The node port range, kube-apiserver's default --service-node-port-range.
 const (
@@ -37,6 +37,7 @@ func init() {
 			initIPFamilies(svc, nil)
 		},
 		PrepareForUpdate: func(svc, old *corev1.Service) {
+			keepAllocatedValues(svc, old)
 			normalizeClusterIPs(svc, old)
 			dropTypeDependentFields(svc, old)
 			initIPFamilies(svc, old)
@@ -51,31 +52,19 @@ func init() {
 	}.set(Services)
 }
 
-// ServiceAllocator hands out a Service's cluster IPs and node ports. It is the hook this
-// package leaves for the allocator, which needs the store and the cluster's ranges:
-// kindlike's API server calls it for services after the Strategy's PrepareForCreate (or
+// A Service's cluster IPs and node ports are handed out by the API server's
+// ServiceAllocator (package allocation), after the Strategy's PrepareForCreate (or
 // PrepareForUpdate) and before its Validate, so that validation sees the addresses and
-// ports the Service will have; it calls Release when a Service is deleted, and when a
-// write that allocated fails afterwards.
-//
-// Allocate fills what the Service needs and does not have (NeedsClusterIP,
-// NodePortsToAllocate, NeedsHealthCheckNodePort) and reserves what the user asked for,
-// checking it is in range and free. Validate checks a node port's range itself; the
-// rest is the allocator's to report, in kube-apiserver's words, for example
+// ports the Service will have. The allocator reports taken and out-of-range addresses
+// in kube-apiserver's words, for example
 //
 //	spec.clusterIPs: Invalid value: []string{"10.96.0.1"}: failed to allocate IP 10.96.0.1: provided IP is already allocated
 //	spec.clusterIPs: Invalid value: []string{"192.168.0.1"}: failed to allocate IP 192.168.0.1: the provided IP (192.168.0.1) is not in the valid range. The range of valid IPs is 10.96.0.0/12
 //	spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated
 //
-// An update passes the stored Service as old: what old held and the Service still names
-// stays held, what it no longer names is released. On an update kube-apiserver gives a
-// cluster IP only to a Service that had none (one that stops being ExternalName); a
-// Service whose user cleared its clusterIP fails validation instead ("primary clusterIP
-// can not be unset").
-type ServiceAllocator interface {
-	Allocate(svc, old *corev1.Service) field.ErrorList
-	Release(svc *corev1.Service)
-}
+// On an update kube-apiserver gives a cluster IP only to a Service that had none (one
+// that stops being ExternalName); a Service whose user cleared its clusterIP fails
+// validation instead ("primary clusterIP can not be unset").
 
 // NeedsClusterIP reports whether a Service should be given a cluster IP: it is not
 // ExternalName, not headless, and has none yet.
@@ -166,6 +155,45 @@ func defaultService(svc *corev1.Service) {
 				ing.IPMode = ptr.To(corev1.LoadBalancerIPModeVIP)
 			}
 		}
+	}
+}
+
+// keepAllocatedValues fills in, on an update, the cluster IP, node ports and health
+// check node port that the client left out but the Service holds, so that resubmitting
+// the manifest a Service was created from (kubectl replace, a PUT from a client that
+// never read them back) keeps what was allocated, as kube-apiserver does. Node ports are
+// matched by port name, and never given to two ports.
+func keepAllocatedValues(svc, old *corev1.Service) {
+	if old.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.Type != corev1.ServiceTypeExternalName {
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP = old.Spec.ClusterIP
+		}
+		if len(svc.Spec.ClusterIPs) == 0 && len(old.Spec.ClusterIPs) > 0 {
+			svc.Spec.ClusterIPs = slices.Clone(old.Spec.ClusterIPs)
+		}
+	}
+	hasNodePorts := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+	}
+	if hasNodePorts(old) && hasNodePorts(svc) {
+		inUse := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			inUse[p.NodePort] = true
+		}
+		byName := map[string]int32{}
+		for _, p := range old.Spec.Ports {
+			byName[p.Name] = p.NodePort
+		}
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if v := byName[p.Name]; p.NodePort == 0 && v != 0 && !inUse[v] {
+				p.NodePort = v
+				inUse[v] = true
+			}
+		}
+	}
+	if needsHealthCheck(old) && needsHealthCheck(svc) && svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
 	}
 }
 

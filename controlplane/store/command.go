@@ -18,6 +18,16 @@ import (
 //
 // Nothing may follow expectRev: trailing bytes mean a newer or corrupt encoding, and
 // the FSM must refuse it on every member alike rather than guess.
+//
+// A transaction (txnVersion) is several such writes decided together, all or none:
+//
+//	byte    version (txnVersion)
+//	uvarint number of writes, 1 to maxTxnWrites
+//	then per write: byte op, key, value and expectRev as above
+//
+// Its keys are distinct. Single writes keep the version-1 form, so logs written before
+// transactions existed read the same, and a transaction is only ever what a caller
+// asked for as one.
 type command struct {
 	Op        op
 	Key       string
@@ -25,9 +35,16 @@ type command struct {
 	ExpectRev uint64
 }
 
-// commandVersion is the first byte of every encoded command. Bump it, and keep
-// decoding the old one, whenever the layout changes.
-const commandVersion = 1
+// commandVersion is the first byte of every encoded single write, txnVersion of every
+// transaction. Add a version, and keep decoding the old ones, whenever a layout changes.
+const (
+	commandVersion = 1
+	txnVersion     = 2
+)
+
+// maxTxnWrites bounds the writes of one transaction: a Service with its allocations
+// needs a handful; the bound only keeps a corrupt count from allocating without limit.
+const maxTxnWrites = 4096
 
 type op uint8
 
@@ -55,10 +72,8 @@ var errBadEncoding = errors.New("malformed encoding")
 
 func (c command) encode() []byte {
 	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(c.Key)+len(c.Value))
-	b = append(b, commandVersion, byte(c.Op))
-	b = appendString(b, c.Key)
-	b = appendBytes(b, c.Value)
-	return binary.AppendUvarint(b, c.ExpectRev)
+	b = append(b, commandVersion)
+	return c.appendWrite(b)
 }
 
 // decodeCommand parses an encoded command. It copies what it keeps, so the caller may
@@ -82,6 +97,71 @@ func decodeCommand(b []byte) (command, error) {
 		return command{}, errors.New("decode command: empty key")
 	}
 	return c, nil
+}
+
+func (c command) appendWrite(b []byte) []byte {
+	b = append(b, byte(c.Op))
+	b = appendString(b, c.Key)
+	b = appendBytes(b, c.Value)
+	return binary.AppendUvarint(b, c.ExpectRev)
+}
+
+// txnCommand is a transaction: its writes are applied together, in one log entry, or
+// none of them is.
+type txnCommand struct {
+	Writes []command
+}
+
+func (t txnCommand) encode() []byte {
+	n := 1 + binary.MaxVarintLen64
+	for _, w := range t.Writes {
+		n += 1 + 3*binary.MaxVarintLen64 + len(w.Key) + len(w.Value)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, txnVersion)
+	b = binary.AppendUvarint(b, uint64(len(t.Writes)))
+	for _, w := range t.Writes {
+		b = w.appendWrite(b)
+	}
+	return b
+}
+
+// decodeTxn parses an encoded transaction, copying what it keeps.
+func decodeTxn(b []byte) (txnCommand, error) {
+	d := decoder{b: b}
+	if v := d.byte(); d.err == nil && v != txnVersion {
+		return txnCommand{}, fmt.Errorf("decode transaction: unknown version %d", v)
+	}
+	n := d.uvarint()
+	if d.err == nil && (n == 0 || n > maxTxnWrites) {
+		return txnCommand{}, fmt.Errorf("decode transaction: %d writes (want 1 to %d)", n, maxTxnWrites)
+	}
+	var t txnCommand
+	seen := make(map[string]bool)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		c := command{Op: op(d.byte())}
+		c.Key = d.string()
+		c.Value = d.bytes()
+		c.ExpectRev = d.uvarint()
+		if d.err != nil {
+			break
+		}
+		if !c.Op.valid() {
+			return txnCommand{}, fmt.Errorf("decode transaction: write %d: unknown op %d", i, uint8(c.Op))
+		}
+		if c.Key == "" {
+			return txnCommand{}, fmt.Errorf("decode transaction: write %d: empty key", i)
+		}
+		if seen[c.Key] {
+			return txnCommand{}, fmt.Errorf("decode transaction: write %d: key %s written twice", i, c.Key)
+		}
+		seen[c.Key] = true
+		t.Writes = append(t.Writes, c)
+	}
+	if err := d.finish(); err != nil {
+		return txnCommand{}, fmt.Errorf("decode transaction: %w", err)
+	}
+	return t, nil
 }
 
 func appendBytes(b, v []byte) []byte {

@@ -30,6 +30,11 @@
 //	ErrClosed                    503: this member is shutting down
 //	context errors               504/timeout: the caller's ctx ended first
 //
+// Transactions. Txn applies several writes in one log entry, all or none, each decided
+// as Create, Update or Delete would be; a refused one gives a *TxnError wrapping that
+// write's own error. The API server uses it to claim a Service's addresses under keys
+// of their own in the same step as the Service is written.
+//
 // Consistency. Writes return once committed by a majority (fsync'd on each) and
 // applied on the member that was called, so a later Get/List on that member, even
 // with consistent=false, sees them. consistent=true reads reflect every write

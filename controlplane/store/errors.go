@@ -50,3 +50,19 @@ var errNotLeader = errors.New("not the leader")
 func uncertain(cause error) error {
 	return fmt.Errorf("%w: %w (%v)", ErrNoLeader, ErrUncertain, cause)
 }
+
+// TxnError is returned by Txn when one of its writes was refused: nothing was written.
+// Err is what that write alone would have got from Create, Update or Delete, so
+// errors.Is(err, ErrExists) (ErrConflict, ErrNotFound) and errors.As to a
+// *ConflictError see through it.
+type TxnError struct {
+	Index int    // position of the refused write in the transaction
+	Key   string // its key
+	Err   error
+}
+
+func (e *TxnError) Error() string {
+	return fmt.Sprintf("transaction refused at write %d: %v", e.Index, e.Err)
+}
+
+func (e *TxnError) Unwrap() error { return e.Err }

@@ -26,6 +26,7 @@ const (
 	reqReadIndex byte = 2 // body: uvarint rev the asker has applied; answer: uvarint rev
 	reqJoin      byte = 3 // body: id, addr; answer: empty
 	reqRemove    byte = 4 // body: id; answer: empty
+	reqTxn       byte = 5 // body: encoded transaction; answer: encoded txnResult
 )
 
 const (
@@ -182,9 +183,10 @@ func (f *forwarder) put(addr string, c *fwdConn) {
 	f.idle[addr] = append(f.idle[addr], c)
 }
 
-// apply forwards an encoded command to the leader at addr.
-func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (*applyResult, error) {
-	status, body, sent, err := f.call(ctx, addr, []byte{reqApply}, cmd)
+// write forwards an encoded entry to the leader at addr: a command (reqApply) or a
+// transaction (reqTxn).
+func (f *forwarder) write(ctx context.Context, addr string, kind byte, data []byte) (fsmResult, error) {
+	status, body, sent, err := f.call(ctx, addr, []byte{kind}, data)
 	if err != nil {
 		if !sent {
 			return nil, retryable(fmt.Errorf("forward to leader %s: %w", addr, err))
@@ -196,6 +198,9 @@ func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (*applyR
 	}
 	switch status {
 	case statusOK:
+		if kind == reqTxn {
+			return decodeTxnResult(body)
+		}
 		return decodeApplyResult(body)
 	case statusNotLeader:
 		return nil, retryable(fmt.Errorf("forward to %s: %w", addr, errNotLeader))
@@ -289,16 +294,27 @@ func (s *Store) handleForward(req []byte) (byte, []byte) {
 	defer cancel()
 	kind, body := req[0], req[1:]
 	switch kind {
-	case reqApply:
+	case reqApply, reqTxn:
 		if s.raft.State() != raft.Leader {
 			return statusNotLeader, nil
+		}
+		// The entry's first byte is its format; the answer's shape follows the kind,
+		// so a body of the other format is refused before it reaches the log.
+		if len(body) == 0 || (body[0] == txnVersion) != (kind == reqTxn) {
+			return statusError, []byte("entry format does not match the request")
 		}
 		res, err := s.applyLocal(body)
 		if err != nil {
 			return forwardError(err)
 		}
 		s.nudgeFollowersSoon()
-		return statusOK, res.encode()
+		switch r := res.(type) {
+		case *applyResult:
+			return statusOK, r.encode()
+		case *txnResult:
+			return statusOK, r.encode()
+		}
+		return statusError, fmt.Appendf(nil, "unexpected FSM response %T", res)
 	case reqReadIndex:
 		d := decoder{b: body}
 		applied := d.uvarint()

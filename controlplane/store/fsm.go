@@ -140,6 +140,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		rev = l.Index
+		if len(l.Data) > 0 && l.Data[0] == txnVersion {
+			t, err := decodeTxn(l.Data)
+			if err != nil {
+				f.log.Error("refusing undecodable raft entry", "index", l.Index, "error", err)
+				resp[i] = &txnResult{Index: l.Index, Code: resultInvalid}
+				continue
+			}
+			res, evs := applyTxn(txn, t, l.Index)
+			resp[i] = res
+			events = append(events, evs...)
+			continue
+		}
 		cmd, err := decodeCommand(l.Data)
 		if err != nil {
 			f.log.Error("refusing undecodable raft entry", "index", l.Index, "error", err)
@@ -178,25 +190,16 @@ func applyCommand(txn *iradix.Txn, c command, index uint64) (*applyResult, *Even
 		cur = v.(*record)
 	}
 	res := &applyResult{Index: index}
+	if res.Code, res.CurRev = decide(c, cur); res.Code != resultOK {
+		return res, nil
+	}
 	switch c.Op {
 	case opCreate:
-		if cur != nil {
-			res.Code, res.CurRev = resultExists, cur.rev
-			return res, nil
-		}
 		rec := &record{value: c.Value, rev: index, createRev: index}
 		txn.Insert(k, rec)
 		res.Entry = rec.entry(c.Key)
 		return res, &Event{Type: Added, Entry: res.Entry}
 	case opUpdate, opDelete:
-		if cur == nil {
-			res.Code = resultNotFound
-			return res, nil
-		}
-		if c.ExpectRev != 0 && c.ExpectRev != cur.rev {
-			res.Code, res.CurRev = resultConflict, cur.rev
-			return res, nil
-		}
 		res.Prev = cur.value
 		if c.Op == opDelete {
 			txn.Delete(k)
@@ -210,6 +213,122 @@ func applyCommand(txn *iradix.Txn, c command, index uint64) (*applyResult, *Even
 	}
 	res.Code = resultInvalid
 	return res, nil
+}
+
+// decide is the compare-and-swap of one write against the object it finds (nil: none):
+// resultOK, or why the write is refused and the object's revision.
+func decide(c command, cur *record) (resultCode, uint64) {
+	switch c.Op {
+	case opCreate:
+		if cur != nil {
+			return resultExists, cur.rev
+		}
+		return resultOK, 0
+	case opUpdate, opDelete:
+		if cur == nil {
+			return resultNotFound, 0
+		}
+		if c.ExpectRev != 0 && c.ExpectRev != cur.rev {
+			return resultConflict, cur.rev
+		}
+		return resultOK, 0
+	}
+	return resultInvalid, 0
+}
+
+// applyTxn decides a transaction: every write is checked against the state before it
+// (their keys are distinct, so none depends on another), and only if all pass are
+// they applied, each as applyCommand would, all at the transaction's index.
+func applyTxn(txn *iradix.Txn, t txnCommand, index uint64) (*txnResult, []Event) {
+	res := &txnResult{Index: index}
+	for i, w := range t.Writes {
+		var cur *record
+		if v, ok := txn.Get([]byte(w.Key)); ok {
+			cur = v.(*record)
+		}
+		if code, rev := decide(w, cur); code != resultOK {
+			res.Code, res.Failed, res.CurRev = code, uint64(i), rev
+			return res, nil
+		}
+	}
+	events := make([]Event, 0, len(t.Writes))
+	res.Entries = make([]Entry, 0, len(t.Writes))
+	for _, w := range t.Writes {
+		r, ev := applyCommand(txn, w, index)
+		res.Entries = append(res.Entries, r.Entry)
+		if ev != nil {
+			events = append(events, *ev)
+		}
+	}
+	return res, events
+}
+
+// txnResult is what the FSM returns for a transaction, and the body of a forwarded
+// transaction's answer.
+type txnResult struct {
+	Index uint64 // Raft index of the transaction
+	Code  resultCode
+	// Failed is the position of the write that was refused (Code not resultOK), and
+	// CurRev the revision of its object (resultExists, resultConflict).
+	Failed, CurRev uint64
+	// Entries are the objects after the writes, in order (a delete: the last value,
+	// with Rev the transaction's index).
+	Entries []Entry
+}
+
+func (r *txnResult) encode() []byte {
+	n := 5*binary.MaxVarintLen64 + 1
+	for _, e := range r.Entries {
+		n += 4*binary.MaxVarintLen64 + len(e.Key) + len(e.Value)
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, r.Index)
+	b = append(b, byte(r.Code))
+	b = binary.AppendUvarint(b, r.Failed)
+	b = binary.AppendUvarint(b, r.CurRev)
+	b = binary.AppendUvarint(b, uint64(len(r.Entries)))
+	for _, e := range r.Entries {
+		b = appendString(b, e.Key)
+		b = appendBytes(b, e.Value)
+		b = binary.AppendUvarint(b, e.Rev)
+		b = binary.AppendUvarint(b, e.CreateRev)
+	}
+	return b
+}
+
+func decodeTxnResult(b []byte) (*txnResult, error) {
+	d := decoder{b: b}
+	r := &txnResult{Index: d.uvarint(), Code: resultCode(d.byte())}
+	r.Failed = d.uvarint()
+	r.CurRev = d.uvarint()
+	n := d.uvarint()
+	if n > maxTxnWrites {
+		d.fail()
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		e := Entry{Key: d.string(), Value: d.bytes()}
+		e.Rev = d.uvarint()
+		e.CreateRev = d.uvarint()
+		r.Entries = append(r.Entries, e)
+	}
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("decode transaction result: %w", err)
+	}
+	return r, nil
+}
+
+// err turns a refused transaction into the error the store returns: a *TxnError
+// naming the write that was refused, wrapping what that write alone would have got.
+func (r *txnResult) err(t txnCommand) error {
+	if r.Code == resultOK {
+		return nil
+	}
+	if r.Code == resultInvalid || r.Failed >= uint64(len(t.Writes)) {
+		return errors.New("transaction: the leader could not decode it")
+	}
+	w := t.Writes[r.Failed]
+	one := applyResult{Code: r.Code, CurRev: r.CurRev}
+	return &TxnError{Index: int(r.Failed), Key: w.Key, Err: one.err(w.Op, w.Key)}
 }
 
 // view is a consistent read-only state: the tree and the rev it reflects.

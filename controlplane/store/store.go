@@ -470,36 +470,72 @@ func (s *Store) Delete(ctx context.Context, key string, expectRev uint64) (Entry
 	return s.write(ctx, command{Op: opDelete, Key: key, ExpectRev: expectRev})
 }
 
-// write submits a command through the leader and returns once this member applied it.
+// Txn applies writes atomically, in one log entry: either every one of them is
+// applied or none is. Each write is decided as Create, Update or Delete would decide
+// it, against the state before the transaction; keys must be distinct. It returns the
+// objects after the writes, in order (a delete: the object's last value with Rev the
+// transaction's index), all with the same Rev. When a write is refused the error is a
+// *TxnError naming it. Watchers see one event per write, all at that Rev.
 //
-// The caller's ctx bounds waiting for a leader and, on a follower, waiting to apply;
-// once a write is handed to raft on the leader it runs to its end (raft answers every
-// submitted entry, on commit or on loss of leadership), so ctx cannot abandon a write
-// whose outcome would then be unknown.
+// This is how the API server claims a Service's cluster IP and node ports under keys of
+// their own in the same step as it writes the Service: two Services can never claim
+// one address, whichever member they were written through.
+func (s *Store) Txn(ctx context.Context, ops ...Op) ([]Entry, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	if len(ops) > maxTxnWrites {
+		return nil, fmt.Errorf("transaction of %d writes: at most %d", len(ops), maxTxnWrites)
+	}
+	if len(ops) == 1 {
+		// A transaction of one write is that write, in the single-write form.
+		e, err := s.write(ctx, ops[0].c)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrConflict) {
+			return nil, &TxnError{Index: 0, Key: ops[0].c.Key, Err: err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{e}, nil
+	}
+	t := txnCommand{Writes: make([]command, len(ops))}
+	seen := make(map[string]bool, len(ops))
+	for i, o := range ops {
+		if o.c.Key == "" || !o.c.Op.valid() {
+			return nil, fmt.Errorf("transaction write %d: empty key or no operation", i)
+		}
+		if seen[o.c.Key] {
+			return nil, fmt.Errorf("transaction write %d: key %s written twice", i, o.c.Key)
+		}
+		seen[o.c.Key] = true
+		t.Writes[i] = o.c
+	}
+	resp, err := s.submit(ctx, reqTxn, t.encode())
+	if err != nil {
+		return nil, fmt.Errorf("transaction on %s: %w", ops[0].c.Key, err)
+	}
+	res, ok := resp.(*txnResult)
+	if !ok {
+		return nil, fmt.Errorf("transaction on %s: unexpected result %T", ops[0].c.Key, resp)
+	}
+	if err := res.err(t); err != nil {
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+// write submits one command through the leader and returns once this member applied it.
 func (s *Store) write(ctx context.Context, c command) (Entry, error) {
 	if c.Key == "" {
 		return Entry{}, fmt.Errorf("%s: empty key", c.Op)
 	}
-	data := c.encode()
-	var res *applyResult
-	var remote bool
-	err := s.onLeader(ctx, func(ctx context.Context, self bool, addr string) error {
-		var err error
-		if remote = !self; self {
-			res, err = s.applyLocal(data)
-		} else {
-			res, err = s.fwd.apply(ctx, addr, data)
-		}
-		return err
-	})
+	resp, err := s.submit(ctx, reqApply, c.encode())
 	if err != nil {
 		return Entry{}, fmt.Errorf("%s %s: %w", c.Op, c.Key, err)
 	}
-	if remote {
-		// Read-your-writes on this member: the leader applied it; wait until we have.
-		if err := s.waitApplied(ctx, res.Index); err != nil {
-			return Entry{}, fmt.Errorf("%s %s: committed at %d, not yet applied here: %w", c.Op, c.Key, res.Index, err)
-		}
+	res, ok := resp.(*applyResult)
+	if !ok {
+		return Entry{}, fmt.Errorf("%s %s: unexpected result %T", c.Op, c.Key, resp)
 	}
 	if err := res.err(c.Op, c.Key); err != nil {
 		return Entry{}, err
@@ -507,9 +543,46 @@ func (s *Store) write(ctx context.Context, c command) (Entry, error) {
 	return res.Entry, nil
 }
 
-// applyLocal submits an encoded command on this member, which must lead, and waits
+// fsmResult is what the FSM answers for an entry: *applyResult or *txnResult.
+type fsmResult interface{ index() uint64 }
+
+func (r *applyResult) index() uint64 { return r.Index }
+func (r *txnResult) index() uint64   { return r.Index }
+
+// submit hands an encoded entry (kind reqApply: a command, reqTxn: a transaction) to
+// the leader and returns the FSM's answer once this member applied it.
+//
+// The caller's ctx bounds waiting for a leader and, on a follower, waiting to apply;
+// once an entry is handed to raft on the leader it runs to its end (raft answers every
+// submitted entry, on commit or on loss of leadership), so ctx cannot abandon a write
+// whose outcome would then be unknown.
+func (s *Store) submit(ctx context.Context, kind byte, data []byte) (fsmResult, error) {
+	var res fsmResult
+	var remote bool
+	err := s.onLeader(ctx, func(ctx context.Context, self bool, addr string) error {
+		var err error
+		if remote = !self; self {
+			res, err = s.applyLocal(data)
+		} else {
+			res, err = s.fwd.write(ctx, addr, kind, data)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if remote {
+		// Read-your-writes on this member: the leader applied it; wait until we have.
+		if err := s.waitApplied(ctx, res.index()); err != nil {
+			return nil, fmt.Errorf("committed at %d, not yet applied here: %w", res.index(), err)
+		}
+	}
+	return res, nil
+}
+
+// applyLocal submits an encoded entry on this member, which must lead, and waits
 // for the FSM's answer.
-func (s *Store) applyLocal(data []byte) (*applyResult, error) {
+func (s *Store) applyLocal(data []byte) (fsmResult, error) {
 	if !s.enter() {
 		return nil, retryable(ErrClosed) // not submitted
 	}
@@ -526,7 +599,7 @@ func (s *Store) applyLocal(data []byte) (*applyResult, error) {
 		}
 		return nil, uncertain(err)
 	}
-	res, ok := f.Response().(*applyResult)
+	res, ok := f.Response().(fsmResult)
 	if !ok {
 		return nil, fmt.Errorf("unexpected FSM response %T", f.Response())
 	}

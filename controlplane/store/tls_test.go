@@ -80,7 +80,7 @@ func TestTLSPeers(t *testing.T) {
 				t.Fatalf("read index over the peer port answered %d", rev)
 			}
 			cmd := command{Op: opCreate, Key: "/v1/secrets/default/injected", Value: []byte("x")}
-			if _, err := fwd.apply(cctx, leaderAddr, cmd.encode()); err == nil {
+			if _, err := fwd.write(cctx, leaderAddr, reqApply, cmd.encode()); err == nil {
 				t.Fatal("write over the peer port accepted")
 			}
 		})

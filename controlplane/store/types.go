@@ -71,3 +71,27 @@ var (
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store closed")
 )
+
+// Op is one write of a transaction (Store.Txn), made with CreateOp, UpdateOp or DeleteOp.
+type Op struct{ c command }
+
+// CreateOp stores value under key, which must hold nothing, as Create does.
+func CreateOp(key string, value []byte) Op {
+	return Op{command{Op: opCreate, Key: key, Value: value}}
+}
+
+// UpdateOp replaces the value under key, as Update does (expectRev 0: any revision).
+func UpdateOp(key string, value []byte, expectRev uint64) Op {
+	return Op{command{Op: opUpdate, Key: key, Value: value, ExpectRev: expectRev}}
+}
+
+// DeleteOp removes the object under key, as Delete does (expectRev 0: any revision).
+func DeleteOp(key string, expectRev uint64) Op {
+	return Op{command{Op: opDelete, Key: key, ExpectRev: expectRev}}
+}
+
+// Key is the key the write is for.
+func (o Op) Key() string { return o.c.Key }
+
+// IsDelete reports whether the write is a delete.
+func (o Op) IsDelete() bool { return o.c.Op == opDelete }
