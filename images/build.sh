@@ -98,7 +98,7 @@ docker_build() {
 # kindlike's own images
 
 go_binary() { # OUT PACKAGE
-	CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$1" "$2"
+	CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags '-s -w' -o "$1" "$2"
 }
 
 own_image() { # NAME REF DESCRIPTION
@@ -380,9 +380,8 @@ dockerfile() {
 		'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		'VOLUME /var/lib/mysql' 'EXPOSE 3306' \
 		'ENTRYPOINT ["docker-entrypoint.sh"]' 'CMD ["mysqld"]' ;;
-	tomcat-app) printf '%s\n' 'FROM scratch' 'COPY simple-service /simple-service' \
-		'COPY index.html /tomcat-app/index.html' 'ENV PORT0=8080' 'EXPOSE 8080' \
-		'ENTRYPOINT ["/simple-service"]' 'CMD ["-index", "/tomcat-app/index.html"]' ;;
+	tomcat-app) printf '%s\n' 'FROM scratch' 'COPY tomcat-app /tomcat-app' 'EXPOSE 8080' \
+		'ENTRYPOINT ["/tomcat-app"]' ;;
 	simple-service) printf '%s\n' "FROM $(constant SimpleServiceImage)" ;;
 	esac
 }
@@ -395,10 +394,7 @@ standin_key() {
 		dockerfile "$kind"
 		case $kind in
 		simple-service) docker image inspect --format '{{.Id}}' "$(constant SimpleServiceImage)" ;;
-		tomcat-app)
-			sha256sum "$BUILD/ctx/simple-service/simple-service" | cut -d' ' -f1
-			recipe_files tomcat-app
-			;;
+		tomcat-app) sha256sum "$BUILD/ctx/tomcat-app/tomcat-app" | cut -d' ' -f1 ;;
 		*) rootfs_key "$kind" ;;
 		esac
 	} | hash_of
@@ -415,10 +411,7 @@ standin() {
 	dockerfile "$kind" >"$ctx/Dockerfile"
 	case $kind in
 	simple-service) ;;
-	tomcat-app)
-		ln "$BUILD/ctx/simple-service/simple-service" "$ctx/simple-service"
-		cp "$ROOT/images/offline/tomcat-app/index.html" "$ctx/index.html"
-		;;
+	tomcat-app) ln "$BUILD/ctx/tomcat-app/tomcat-app" "$ctx/tomcat-app" ;;
 	*)
 		tar=$(rootfs_tar "$kind")
 		ln "$tar" "$ctx/rootfs.tar"
@@ -437,6 +430,10 @@ build_standins() {
 	if ! image_exists "$(constant SimpleServiceImage)" || [[ ! -f $BUILD/ctx/simple-service/simple-service ]]; then
 		die "build kindlike's images first (make images)"
 	fi
+	# The textbook's web app, from images/tomcat-app (a Go build is reproducible, so
+	# an unchanged source keeps the stand-in's recipe).
+	mkdir -p "$BUILD/ctx/tomcat-app"
+	go_binary "$BUILD/ctx/tomcat-app/tomcat-app" ./images/tomcat-app
 	standin busybox:1.31 busybox "BusyBox 1.35 from Debian bookworm's busybox package with its C library, applets linked in /bin; nslookup tries the resolv.conf search list one name at a time, so it fails only when the name resolves nowhere; not BusyBox 1.31"
 	standin debian:latest debian "Debian bookworm, minbase (debootstrap)"
 	standin centos:7 centos "NOT CentOS: Debian bookworm minbase with bash, coreutils, curl and procps, for the tutorials' shell container (no yum, no rpm)"
@@ -444,7 +441,7 @@ build_standins() {
 	standin nginx:1.14.2 nginx "$nginx"
 	standin nginx:1.19 nginx "$nginx"
 	standin mysql:latest mysql "NOT MySQL: MariaDB 10.11 (Debian bookworm's mariadb-server-core), which speaks the MySQL protocol on port 3306; the entrypoint honours MYSQL_ROOT_PASSWORD, MYSQL_ALLOW_EMPTY_PASSWORD, MYSQL_RANDOM_ROOT_PASSWORD, MYSQL_ROOT_HOST, MYSQL_DATABASE, MYSQL_USER and MYSQL_PASSWORD"
-	standin kubeguide/tomcat-app:v1 tomcat-app "NOT Tomcat: kindlike's simple-service on port 8080, answering an HTML page that says so at / and at every path the real demo app serves"
+	standin kubeguide/tomcat-app:v1 tomcat-app "NOT Tomcat: kindlike's own web app (Go) doing what the book's JSP demo does on port 8080: reads MYSQL_SERVICE_HOST and MYSQL_SERVICE_PORT, creates HPE_APP.T_USERS with the book's rows as root/123456, lists them at /demo/ and adds one from a form"
 	standin quay.io/openshiftlabs/simple-service:0.5.0 simple-service "kindlike's simple-service (Go), answering like the original on port 9876: /endpoint0, /health, /info, /env, plus /health/fail and /health/ok"
 	# Stand-ins replaced by newer recipes, unless a container still uses them.
 	docker image prune -f --filter label=kindlike.stand-in=true >/dev/null

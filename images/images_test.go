@@ -378,19 +378,80 @@ func TestSimpleServiceFailAfter(t *testing.T) {
 	}
 }
 
+// TestTomcatAppStandIn runs the textbook's example on plain Docker: two web replicas
+// and the MySQL stand-in on one network, MySQL reachable by the name the lesson's
+// MYSQL_SERVICE_HOST gives. The web app says MySQL is unreachable until it is up,
+// then lists the book's rows, and a row added through one replica is seen through
+// the other.
 func TestTomcatAppStandIn(t *testing.T) {
 	t.Parallel()
 	ref := "kubeguide/tomcat-app:v1"
 	needImage(t, ref)
-	app := start(t, "-e", "MYSQL_SERVICE_HOST=mysql", "-e", "MYSQL_SERVICE_PORT=3306", ref)
-	base := "http://" + containerIP(t, app) + ":8080"
-	for _, path := range []string{"/", "/demo/"} {
-		if code, body := get(t, base+path); code != 200 || !strings.Contains(body, "kindlike stand-in") {
-			t.Errorf("GET %s: %d %s", path, code, body)
+	needImage(t, "mysql")
+	netName := containerName(t)
+	mustDocker(t, "network", "create", "--label", "kindlike.test=images", netName)
+	t.Cleanup(func() { _, _ = docker(context.Background(), "network", "rm", netName) })
+	env := []string{"--network", netName, "-e", "MYSQL_SERVICE_HOST=mysql", "-e", "MYSQL_SERVICE_PORT=3306"}
+	web1 := start(t, append(env, ref)...)
+	base1 := "http://" + containerIP(t, web1) + ":8080"
+	if code, body := get(t, base1+"/demo/"); code != http.StatusServiceUnavailable || !strings.Contains(body, "Cannot reach MySQL at mysql:3306") {
+		t.Errorf("GET /demo/ before MySQL runs: %d %s", code, body)
+	}
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(base1 + "/"); err != nil || resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/demo/" {
+		t.Errorf("GET /: %v %v, want a redirect to /demo/", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	start(t, "--network", netName, "--network-alias", "mysql", "-e", "MYSQL_ROOT_PASSWORD=123456", "mysql")
+	web2 := start(t, append(env, ref)...)
+	base2 := "http://" + containerIP(t, web2) + ":8080"
+
+	var body string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var code int
+		if code, body = get(t, base1+"/demo/"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the web app never listed MySQL's rows: %d %s\n%s", code, body, mustDocker(t, "logs", web1))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	hostname := mustDocker(t, "inspect", "-f", "{{.Config.Hostname}}", web1)
+	for _, want := range []string{"Congratulations!!", "<td>google</td><td>100</td>", "<td>me</td><td>100</td>", "served by pod <b>" + hostname + "</b>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/demo/ lacks %q:\n%s", want, body)
 		}
 	}
-	if code, body := get(t, base+"/env"); code != 200 || !strings.Contains(body, `'MYSQL_SERVICE_HOST': 'mysql'`) {
-		t.Errorf("/env: %d %s", code, body)
+	if code, body := get(t, base2+"/demo/input.html"); code != 200 || !strings.Contains(body, `name="userName"`) {
+		t.Errorf("GET input.html: %d %s", code, body)
+	}
+
+	// Added through the second replica, seen through the first.
+	client := noFollow
+	resp, err := client.PostForm(base2+"/demo/", map[string][]string{"userName": {"kindlike student"}, "level": {"99"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("POST /demo/: %d, want 303 back to the list", resp.StatusCode)
+	}
+	if _, body := get(t, base1+"/demo/"); !strings.Contains(body, "<td>kindlike student</td><td>99</td>") {
+		t.Errorf("the row added through %s is not listed by %s:\n%s", web2, web1, body)
+	}
+	if strings.Count(body, "<td>google</td>") != 1 {
+		t.Errorf("the starting rows were inserted more than once:\n%s", body)
+	}
+	resp, err = client.PostForm(base1+"/demo/", map[string][]string{"userName": {""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST without a name: %d, want 400", resp.StatusCode)
 	}
 }
 
