@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
@@ -27,6 +27,9 @@ type Resource struct {
 	GVR        schema.GroupVersionResource
 	Kind       string
 	Namespaced bool
+	// Informer lists and watches the resource's objects as metadata
+	// (*metav1.PartialObjectMetadata), as a metadata informer does.
+	Informer cache.SharedIndexInformer
 }
 
 const (
@@ -47,30 +50,37 @@ type Controller struct {
 	log       *slog.Logger
 }
 
-// New makes the collector over the given resources, with informers from factory.
-func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Controller {
+// New makes the collector over the given resources.
+func New(client metadata.Interface, resources []Resource, log *slog.Logger) (*Controller, error) {
+	return newController(client, resources, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client metadata.Interface, resources []Resource, clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client:    client,
 		resources: map[schema.GroupVersionResource]Resource{},
 		byKind:    map[schema.GroupVersionKind]schema.GroupVersionResource{},
 		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-		queue:     reconcile.NewQueue("garbagecollector"),
+		queue:     reconcile.NewQueueWithClock("garbagecollector", clk),
 		log:       log,
 	}
 	for _, r := range resources {
-		r := r
 		c.resources[r.GVR] = r
 		c.byKind[r.GVR.GroupVersion().WithKind(r.Kind)] = r.GVR
-		inf := factory.ForResource(r.GVR).Informer()
-		_ = inf.AddIndexers(cache.Indexers{byOwnerUID: ownerUIDs, byUID: uidOf})
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		if err := r.Informer.AddIndexers(cache.Indexers{byOwnerUID: ownerUIDs, byUID: uidOf}); err != nil {
+			return nil, fmt.Errorf("index %s by owner: %w", r.GVR.Resource, err)
+		}
+		if _, err := r.Informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.observe(r.GVR, obj) },
 			UpdateFunc: func(_, obj any) { c.observe(r.GVR, obj) },
 			DeleteFunc: func(obj any) { c.gone(obj) },
-		})
-		c.informers[r.GVR] = inf
+		}); err != nil {
+			return nil, fmt.Errorf("add %s event handler: %w", r.GVR.Resource, err)
+		}
+		c.informers[r.GVR] = r.Informer
 	}
-	return c
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

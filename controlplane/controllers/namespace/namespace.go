@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
@@ -33,19 +34,28 @@ type Controller struct {
 	lister    corelisters.NamespaceLister
 	synced    cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
+	clock     clock.WithTicker
 	log       *slog.Logger
 }
 
 // New makes the controller. resources are the namespaced resources to empty, each
 // storage once.
-func New(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource, log *slog.Logger) (*Controller, error) {
+	return newController(client, meta, namespaces, resources, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource,
+	clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, meta: meta, resources: resources,
 		lister: namespaces.Lister(), synced: namespaces.Informer().HasSynced,
-		queue: reconcile.NewQueue("namespace"), log: log,
+		queue: reconcile.NewQueueWithClock("namespace", clk), clock: clk, log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	return c
+	if _, err := namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add namespace event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

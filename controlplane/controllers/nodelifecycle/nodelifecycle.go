@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
@@ -61,7 +62,7 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	timing   config.Timing
-	now      func() time.Time
+	clock    clock.WithTicker
 	log      *slog.Logger
 
 	mu     sync.Mutex
@@ -70,41 +71,57 @@ type Controller struct {
 
 // New makes the controller. Its clocks start now: every node gets a full grace period.
 func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases coordinformers.LeaseInformer, pods coreinformers.PodInformer,
-	recorder record.EventRecorder, timing config.Timing, log *slog.Logger) *Controller {
+	recorder record.EventRecorder, timing config.Timing, log *slog.Logger) (*Controller, error) {
+	return newController(client, nodes, leases, pods, recorder, timing, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases coordinformers.LeaseInformer, pods coreinformers.PodInformer,
+	recorder record.EventRecorder, timing config.Timing, clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, nodes: nodes.Lister(), leases: leases.Lister(), pods: pods.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, leases.Informer().HasSynced, pods.Informer().HasSynced},
-		queue:    reconcile.NewQueue("nodelifecycle"),
-		recorder: recorder, timing: timing, now: time.Now, log: log,
+		queue:    reconcile.NewQueueWithClock("nodelifecycle", clk),
+		recorder: recorder, timing: timing, clock: clk, log: log,
 		health: map[string]*health{},
 	}
-	_ = pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
+	if err := pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
 			return []string{p.Spec.NodeName}, nil
 		}
 		return nil, nil
-	}})
-	_, _ = nodes.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}}); err != nil {
+		return nil, fmt.Errorf("index pods by node: %w", err)
+	}
+	if _, err := nodes.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add node event handler: %w", err)
+	}
+	if _, err := leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) {
 			if l, ok := obj.(*coordinationv1.Lease); ok && l.Namespace == corev1.NamespaceNodeLease {
 				c.queue.Add(l.Name)
 			}
 		},
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add lease event handler: %w", err)
+	}
+	return c, nil
 }
 
-// Run checks every node each monitor period until ctx ends.
+// Run checks every node each monitor period until ctx ends, and returns when its
+// workers and its ticker have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		ticker := time.NewTicker(c.timing.NodeMonitorPeriod.Duration)
+		defer wg.Done()
+		ticker := c.clock.NewTicker(c.timing.NodeMonitorPeriod.Duration)
 		defer ticker.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-ticker.C():
 				nodes, _ := c.nodes.List(labels.Everything())
 				for _, n := range nodes {
 					c.queue.Add(n.Name)
@@ -114,6 +131,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}()
 	loop := reconcile.Loop{Name: "nodelifecycle", Queue: c.queue, Sync: c.sync, Log: c.log}
 	loop.Run(ctx, workers, c.synced...)
+	wg.Wait()
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
@@ -127,7 +145,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	now := c.now()
+	now := c.clock.Now()
 	if c.lost(node, now) && readyStatus(node) != corev1.ConditionUnknown {
 		if node, err = c.markUnknown(ctx, node, now); err != nil {
 			return err
@@ -266,7 +284,7 @@ func (c *Controller) markPodsLost(ctx context.Context, node *corev1.Node) error 
 		pod = pod.DeepCopy()
 		pod.Status.Reason = ReasonNodeLost
 		pod.Status.Message = fmt.Sprintf("Node %s which was running pod %s is unresponsive", node.Name, pod.Name)
-		now := metav1.NewTime(c.now())
+		now := metav1.NewTime(c.clock.Now())
 		for i := range pod.Status.Conditions {
 			cond := &pod.Status.Conditions[i]
 			if (cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady) && cond.Status != corev1.ConditionFalse {
