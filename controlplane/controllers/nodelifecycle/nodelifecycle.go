@@ -63,13 +63,17 @@ type Controller struct {
 	recorder record.EventRecorder
 	timing   config.Timing
 	clock    clock.WithTicker
-	log      *slog.Logger
+	// started is when this controller (this leadership) began: no clock of its runs
+	// from earlier, so a toleration that began under another leader starts again.
+	started time.Time
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	health map[string]*health
 }
 
-// New makes the controller. Its clocks start now: every node gets a full grace period.
+// New makes the controller. Its clocks start now: every node gets a full grace period,
+// and every pod on a tainted node its full toleration.
 func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases coordinformers.LeaseInformer, pods coreinformers.PodInformer,
 	recorder record.EventRecorder, timing config.Timing, log *slog.Logger) (*Controller, error) {
 	return newController(client, nodes, leases, pods, recorder, timing, clock.RealClock{}, log)
@@ -82,7 +86,7 @@ func newController(client kubernetes.Interface, nodes coreinformers.NodeInformer
 		client: client, nodes: nodes.Lister(), leases: leases.Lister(), pods: pods.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, leases.Informer().HasSynced, pods.Informer().HasSynced},
 		queue:    reconcile.NewQueueWithClock("nodelifecycle", clk),
-		recorder: recorder, timing: timing, clock: clk, log: log,
+		recorder: recorder, timing: timing, clock: clk, started: clk.Now(), log: log,
 		health: map[string]*health{},
 	}
 	if err := pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
@@ -325,7 +329,7 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 		if pod.DeletionTimestamp != nil {
 			continue
 		}
-		at, ok := evictionTime(pod, taints)
+		at, ok := evictionTime(pod, taints, c.started)
 		if !ok {
 			continue
 		}
@@ -355,13 +359,15 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 
 // evictionTime is when a pod must leave a node with the given NoExecute taints: now for
 // a taint it does not tolerate, the shortest toleration otherwise; false when it
-// tolerates them all forever.
-func evictionTime(pod *corev1.Pod, taints []corev1.Taint) (time.Time, bool) {
+// tolerates them all forever. A toleration runs from when the taint was added, or
+// from since, when this controller started, if that is later: as kube-controller-
+// manager's taint eviction, a new leader times every toleration afresh.
+func evictionTime(pod *corev1.Pod, taints []corev1.Taint, since time.Time) (time.Time, bool) {
 	var at time.Time
 	found := false
 	for _, taint := range taints {
-		added := time.Time{}
-		if taint.TimeAdded != nil {
+		added := since
+		if taint.TimeAdded != nil && taint.TimeAdded.After(since) {
 			added = taint.TimeAdded.Time
 		}
 		tolerated, forever := false, false
