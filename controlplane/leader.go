@@ -145,25 +145,30 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	protection, err := volumeprotection.New(client, factory.Core().V1().PersistentVolumeClaims(), factory.Core().V1().PersistentVolumes(),
 		factory.Core().V1().Pods(), log)
 	built("volumeprotection", err)
-	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
-	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
+	endpoints, err := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
+	built("endpoint", err)
+	endpointSlices, err := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
 		factory.Discovery().V1().EndpointSlices(), log)
-	mirroring := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+	built("endpointslice", err)
+	mirroring, err := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
 		factory.Discovery().V1().EndpointSlices(), log)
+	built("endpointslicemirroring", err)
 	var loadBalancers *loadbalancer.Controller
 	if pool, err := netip.ParsePrefix(cp.cfg.Network.LoadBalancerRange); err != nil {
 		log.Warn("no LoadBalancer range: LoadBalancer Services stay pending", "range", cp.cfg.Network.LoadBalancerRange)
 	} else {
-		loadBalancers = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
+		loadBalancers, err = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
 			factory.Discovery().V1().EndpointSlices(),
 			broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loadbalancer.Name}), pool, log)
+		built("loadbalancer", err)
 	}
 	var kubernetesService *kubernetesservice.Controller
 	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
 		log.Error("no address for the kubernetes Service", "err", err)
 	} else {
-		kubernetesService = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+		kubernetesService, err = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
 			factory.Discovery().V1().EndpointSlices(), factory.Coordination().V1().Leases(), ip, cp.apiPort(), cp.address, log)
+		built("kubernetesservice", err)
 	}
 	if buildErr != nil {
 		log.Error("building controllers; none run until the next leadership", "err", buildErr)
@@ -197,10 +202,10 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { sched.Run(ctx, 16) },
 	}
 	if kubernetesService != nil {
-		runs = append(runs, kubernetesService.Run)
+		runs = append(runs, func(ctx context.Context) { kubernetesService.Run(ctx, 1) })
 	}
 	if loadBalancers != nil {
-		runs = append(runs, loadBalancers.Run)
+		runs = append(runs, func(ctx context.Context) { loadBalancers.Run(ctx, 1) })
 	}
 	for _, run := range runs {
 		wg.Add(1)
