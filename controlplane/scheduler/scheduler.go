@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
 
@@ -30,7 +31,7 @@ import (
 const Name = corev1.DefaultSchedulerName
 
 // byNode indexes pods by the node they are bound to.
-const byNode = "spec.nodeName"
+const byNode = podcontrol.NodeIndex
 
 // assumeFor is how long a binding the informer has not shown yet still counts on its
 // node, so two pods scheduled in quick succession do not both take the last room.
@@ -83,12 +84,7 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 		recorder: recorder, log: log, now: time.Now,
 		assumed: map[string]assumption{}, unschedulable: map[string]bool{}, requests: map[types.UID]podRequests{},
 	}
-	if err := pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}}); err != nil {
+	if err := podcontrol.IndexByNode(pods.Informer()); err != nil {
 		return nil, fmt.Errorf("index pods by node: %w", err)
 	}
 	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -39,7 +39,7 @@ const (
 	ReasonNodeLost   = "NodeLost"
 	reasonUnknown    = "NodeStatusUnknown"
 	messageUnknown   = "Kubelet stopped posting node status."
-	byNode           = "spec.nodeName"
+	byNode           = podcontrol.NodeIndex
 )
 
 // health is what the controller observed of one node, on its own clock.
@@ -89,12 +89,7 @@ func newController(client kubernetes.Interface, nodes coreinformers.NodeInformer
 		recorder: recorder, timing: timing, clock: clk, started: clk.Now(), log: log,
 		health: map[string]*health{},
 	}
-	if err := pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}}); err != nil {
+	if err := podcontrol.IndexByNode(pods.Informer()); err != nil {
 		return nil, fmt.Errorf("index pods by node: %w", err)
 	}
 	if _, err := nodes.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
