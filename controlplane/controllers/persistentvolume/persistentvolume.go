@@ -84,6 +84,10 @@ func New(client kubernetes.Interface, volumes coreinformers.PersistentVolumeInfo
 		c.volumeQueue.Add(pv.Name)
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			c.claimQueue.Add(claimKey(ref.Namespace, ref.Name))
+		} else {
+			// A volume free for any claim: one synced before this volume reached the
+			// cache waits for it (its phase, Pending already, brings no event).
+			c.enqueueUnboundClaims()
 		}
 	}
 	if _, err := volumes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -107,20 +111,22 @@ func New(client kubernetes.Interface, volumes coreinformers.PersistentVolumeInfo
 	}
 	// A class that appears may let waiting claims be provisioned, or be the default
 	// that claims without a class get.
-	classChanged := func(any) {
-		list, _ := c.claims.List(labels.Everything())
-		for _, pvc := range list {
-			if pvc.Spec.VolumeName == "" {
-				c.claimQueue.Add(claimKey(pvc.Namespace, pvc.Name))
-			}
-		}
-	}
 	if _, err := classes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: classChanged, UpdateFunc: func(_, obj any) { classChanged(obj) },
+		AddFunc: func(any) { c.enqueueUnboundClaims() }, UpdateFunc: func(any, any) { c.enqueueUnboundClaims() },
 	}); err != nil {
 		return nil, fmt.Errorf("add storageclass event handler: %w", err)
 	}
 	return c, nil
+}
+
+// enqueueUnboundClaims queues every claim not bound to a volume yet.
+func (c *Controller) enqueueUnboundClaims() {
+	list, _ := c.claims.List(labels.Everything())
+	for _, pvc := range list {
+		if pvc.Spec.VolumeName == "" {
+			c.claimQueue.Add(claimKey(pvc.Namespace, pvc.Name))
+		}
+	}
 }
 
 // enqueueVolumesOf queues the volumes bound to a claim that was deleted.
