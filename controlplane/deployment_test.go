@@ -124,8 +124,11 @@ func TestDeploymentRollout(t *testing.T) {
 	t.Run("pause resume restart", func(t *testing.T) {
 		contains(t, "pause", k.must("rollout", "pause", "deploy/"+d, "-n", "demo"), "deployment.apps/nginx-deployment-demo paused")
 		k.must("set", "image", "deploy/"+d, "nginx=nginx:1.17", "-n", "demo")
-		k.eventually(20*time.Second, `^DeploymentPaused$`, "get", "deploy", d, "-n", "demo", "-o", `jsonpath={.status.conditions[?(@.type=="Progressing")].reason}`)
-		time.Sleep(time.Second)
+		// Once the controller reports the new generation it has synced the new
+		// template, and made in that sync any ReplicaSet it was going to.
+		gen := k.must("get", "deploy", d, "-n", "demo", "-o", "jsonpath={.metadata.generation}")
+		k.eventually(20*time.Second, `^DeploymentPaused `+gen+`$`, "get", "deploy", d, "-n", "demo", "-o",
+			`jsonpath={.status.conditions[?(@.type=="Progressing")].reason} {.status.observedGeneration}`)
 		if n := len(strings.Fields(k.must("get", "rs", "-n", "demo", "-o", "jsonpath={.items[*].metadata.name}"))); n != 2 {
 			t.Errorf("a paused deployment made a new ReplicaSet: %d ReplicaSets", n)
 		}

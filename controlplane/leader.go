@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -71,74 +72,107 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 
 	factory := informers.NewSharedInformerFactory(client, 0)
 	metaFactory := metadatainformer.NewSharedInformerFactory(meta, 0)
-	nsController := namespace.New(client, meta, factory.Core().V1().Namespaces(), namespacedResources(), log)
-	saController := serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), log)
-	caController := rootcacert.New(client, cp.cfg.CA, factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), log)
-	gc := garbagecollector.New(meta, metaFactory, collectedResources(), log)
+	// A controller that cannot be built (an informer refused its handlers) leaves this
+	// leadership without controllers rather than with some silently missing.
+	var buildErr error
+	built := func(name string, err error) {
+		if err != nil {
+			buildErr = errors.Join(buildErr, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	nsController, err := namespace.New(client, meta, factory.Core().V1().Namespaces(), namespacedResources(), log)
+	built("namespace", err)
+	saController, err := serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(), log)
+	built("serviceaccount", err)
+	caController, err := rootcacert.New(client, cp.cfg.CA, factory.Core().V1().Namespaces(), factory.Core().V1().ConfigMaps(), log)
+	built("rootcacert", err)
+	gc, err := garbagecollector.New(meta, collectedResources(metaFactory), log)
+	built("garbagecollector", err)
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	nodeRecorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
-	sched := scheduler.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
+	sched, err := scheduler.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: scheduler.Name}), log)
-	sched.UseClaims(factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses())
-	volumes := persistentvolume.New(client, factory.Core().V1().PersistentVolumes(), factory.Core().V1().PersistentVolumeClaims(),
+	if err == nil {
+		err = sched.UseClaims(factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses())
+	}
+	built("scheduler", err)
+	volumes, err := persistentvolume.New(client, factory.Core().V1().PersistentVolumes(), factory.Core().V1().PersistentVolumeClaims(),
 		factory.Storage().V1().StorageClasses(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: persistentvolume.Name}),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: persistentvolume.Provisioner}), log)
-	nodes := nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(),
+	built("persistentvolume", err)
+	nodes, err := nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(),
 		factory.Core().V1().Pods(), nodeRecorder, cp.cfg.Timing, log)
-	jobs := job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(),
+	built("nodelifecycle", err)
+	jobs, err := job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: job.Name}), log)
-	cronJobs := cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(),
+	built("job", err)
+	cronJobs, err := cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: cronjob.Name}), log)
-	ttl := ttlafterfinished.New(client, factory.Batch().V1().Jobs(), log)
+	built("cronjob", err)
+	ttl, err := ttlafterfinished.New(client, factory.Batch().V1().Jobs(), log)
+	built("ttlafterfinished", err)
 	// Pods of a deleted node go after the node monitor's grace period, Kubernetes'
 	// 40 s quarantine scaled like the other node clocks.
-	podGC := podgc.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), podgc.Options{
+	podGC, err := podgc.New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), podgc.Options{
 		Quarantine: cp.cfg.Timing.NodeMonitorGracePeriod.Duration,
 		Period:     cp.cfg.Timing.NodeMonitorGracePeriod.Duration / 2,
 	}, log)
+	built("podgc", err)
 	pods := factory.Core().V1().Pods()
-	rsController := replicaset.NewReplicaSets(client, factory.Apps().V1().ReplicaSets(), pods,
+	rsController, err := replicaset.NewReplicaSets(client, factory.Apps().V1().ReplicaSets(), pods,
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"}), log)
-	rcController := replicaset.NewReplicationControllers(client, factory.Core().V1().ReplicationControllers(), pods,
+	built("replicaset", err)
+	rcController, err := replicaset.NewReplicationControllers(client, factory.Core().V1().ReplicationControllers(), pods,
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replication-controller"}), log)
-	deployController := deployment.New(client, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(), pods,
+	built("replicationcontroller", err)
+	deployController, err := deployment.New(client, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(), pods,
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: deployment.Name}), log)
-	statefulSets := statefulset.New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
+	built("deployment", err)
+	statefulSets, err := statefulset.New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
 		factory.Core().V1().PersistentVolumeClaims(), factory.Apps().V1().ControllerRevisions(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: statefulset.Name}), log)
-	daemonSets := daemonset.New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(),
+	built("statefulset", err)
+	daemonSets, err := daemonset.New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(),
 		factory.Core().V1().Nodes(), factory.Apps().V1().ControllerRevisions(),
 		broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: daemonset.Name}), log)
-
-	budgets := disruption.New(client, factory, log)
+	built("daemonset", err)
+	budgets, err := disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), pods, factory.Apps().V1().ReplicaSets(),
+		factory.Apps().V1().Deployments(), factory.Apps().V1().StatefulSets(), factory.Core().V1().ReplicationControllers(), log)
+	built("disruption", err)
 	protection, err := volumeprotection.New(client, factory.Core().V1().PersistentVolumeClaims(), factory.Core().V1().PersistentVolumes(),
 		factory.Core().V1().Pods(), log)
-	if err != nil {
-		log.Error("volume protection controller", "err", err)
-		return
-	}
-	endpoints := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
-	endpointSlices := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
+	built("volumeprotection", err)
+	endpoints, err := endpoint.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Endpoints(), log)
+	built("endpoint", err)
+	endpointSlices, err := endpointslice.New(client, factory.Core().V1().Services(), pods, factory.Core().V1().Nodes(),
 		factory.Discovery().V1().EndpointSlices(), log)
-	mirroring := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+	built("endpointslice", err)
+	mirroring, err := endpointslicemirroring.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
 		factory.Discovery().V1().EndpointSlices(), log)
+	built("endpointslicemirroring", err)
 	var loadBalancers *loadbalancer.Controller
 	if pool, err := netip.ParsePrefix(cp.cfg.Network.LoadBalancerRange); err != nil {
 		log.Warn("no LoadBalancer range: LoadBalancer Services stay pending", "range", cp.cfg.Network.LoadBalancerRange)
 	} else {
-		loadBalancers = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
+		loadBalancers, err = loadbalancer.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
 			factory.Discovery().V1().EndpointSlices(),
 			broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loadbalancer.Name}), pool, log)
+		built("loadbalancer", err)
 	}
 	var kubernetesService *kubernetesservice.Controller
 	if ip, err := cp.cfg.Network.ServiceIP(1); err != nil {
 		log.Error("no address for the kubernetes Service", "err", err)
 	} else {
-		kubernetesService = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
+		kubernetesService, err = kubernetesservice.New(client, factory.Core().V1().Services(), factory.Core().V1().Endpoints(),
 			factory.Discovery().V1().EndpointSlices(), factory.Coordination().V1().Leases(), ip, cp.apiPort(), cp.address, log)
+		built("kubernetesservice", err)
+	}
+	if buildErr != nil {
+		log.Error("building controllers; none run until the next leadership", "err", buildErr)
+		return
 	}
 
 	factory.Start(ctx.Done())
@@ -150,11 +184,11 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { caController.Run(ctx, 1) },
 		func(ctx context.Context) { gc.Run(ctx, 4) },
 		func(ctx context.Context) { nodes.Run(ctx, 2) },
-		volumes.Run,
+		func(ctx context.Context) { volumes.Run(ctx, 1) },
 		func(ctx context.Context) { jobs.Run(ctx, 4) },
 		func(ctx context.Context) { cronJobs.Run(ctx, 2) },
 		func(ctx context.Context) { ttl.Run(ctx, 2) },
-		podGC.Run,
+		func(ctx context.Context) { podGC.Run(ctx, 4) },
 		func(ctx context.Context) { rsController.Run(ctx, 4) },
 		func(ctx context.Context) { rcController.Run(ctx, 2) },
 		func(ctx context.Context) { deployController.Run(ctx, 4) },
@@ -165,13 +199,13 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 		func(ctx context.Context) { endpoints.Run(ctx, 2) },
 		func(ctx context.Context) { endpointSlices.Run(ctx, 2) },
 		func(ctx context.Context) { mirroring.Run(ctx, 1) },
-		sched.Run,
+		func(ctx context.Context) { sched.Run(ctx, 16) },
 	}
 	if kubernetesService != nil {
-		runs = append(runs, kubernetesService.Run)
+		runs = append(runs, func(ctx context.Context) { kubernetesService.Run(ctx, 1) })
 	}
 	if loadBalancers != nil {
-		runs = append(runs, loadBalancers.Run)
+		runs = append(runs, func(ctx context.Context) { loadBalancers.Run(ctx, 1) })
 	}
 	for _, run := range runs {
 		wg.Add(1)
@@ -216,12 +250,14 @@ func namespacedResources() []schema.GroupVersionResource {
 	return out
 }
 
-// collectedResources are the resources the garbage collector follows.
-func collectedResources() []garbagecollector.Resource {
+// collectedResources are the resources the garbage collector follows, each with its
+// informer from factory.
+func collectedResources(factory metadatainformer.SharedInformerFactory) []garbagecollector.Resource {
 	var out []garbagecollector.Resource
 	for _, r := range registry.All() {
 		if r.StoredAs == nil && r != registry.Events {
-			out = append(out, garbagecollector.Resource{GVR: r.GVR(), Kind: r.Kind, Namespaced: r.Namespaced})
+			out = append(out, garbagecollector.Resource{GVR: r.GVR(), Kind: r.Kind, Namespaced: r.Namespaced,
+				Informer: factory.ForResource(r.GVR()).Informer()})
 		}
 	}
 	return out

@@ -297,7 +297,11 @@ spec:
 		k.eventually(40*time.Second, `^\S+$`, "get", "pod", "lost-0", "-n", "demo", "-o", "jsonpath={.metadata.deletionTimestamp}")
 		// kubectl shows a pod evicted from an unreachable node as Unknown.
 		matches(t, "get evicted pod", k.must("get", "pod", "lost-0", "-n", "demo"), `(?m)^lost-0\s+1/1\s+Unknown\s+`)
-		time.Sleep(3 * time.Second)
+		// A spec change the controller reports back once it has synced the set again,
+		// after the pod was marked for deletion: any replacement would be made by then.
+		k.must("patch", "sts", "lost", "-n", "demo", "--type=merge", "-p", `{"spec":{"minReadySeconds":1}}`)
+		gen := k.must("get", "sts", "lost", "-n", "demo", "-o", "jsonpath={.metadata.generation}")
+		k.eventually(20*time.Second, "^"+gen+"$", "get", "sts", "lost", "-n", "demo", "-o", "jsonpath={.status.observedGeneration}")
 		uid := k.must("get", "pod", "lost-0", "-n", "demo", "-o", "jsonpath={.metadata.uid}")
 		if uid != string(pod.UID) {
 			t.Fatalf("lost-0 was replaced (uid %s, was %s) while its predecessor was still terminating", uid, pod.UID)

@@ -77,10 +77,21 @@ func TestPodWorkers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
-	time.Sleep(50 * time.Millisecond)
+	// Its second sync takes the one wake-up left: none may be pending after it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := syncs["slow"]
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	w.mu.Lock()
+	pending := len(w.workers["slow"].wake)
+	w.mu.Unlock()
 	mu.Lock()
-	if syncs["slow"] != 2 {
-		t.Errorf("slow pod synced %d times, want 2 (woken during its first sync)", syncs["slow"])
+	if syncs["slow"] != 2 || pending != 0 {
+		t.Errorf("slow pod synced %d times with %d wake-ups pending, want 2 and none (woken during its first sync)", syncs["slow"], pending)
 	}
 	mu.Unlock()
 	if maxConcurrent.Load() < 2 {

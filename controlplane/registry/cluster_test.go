@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"strings"
+	"testing"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -250,31 +252,69 @@ func TestEveryResourceHasAStrategy(t *testing.T) {
 }
 
 // No rule may panic on an empty object: the server calls them on whatever it decoded.
+// Each must answer as the API would: defaulting settles in one pass, what is wrong is
+// named by a field a user can fix, and an update that changes nothing is refused only
+// for what a create of the same object would be refused for (never for changing an
+// immutable field).
 func TestRulesAcceptEmptyObjects(t *testing.T) {
 	for _, r := range All() {
 		t.Run(r.GVR().String(), func(t *testing.T) {
 			s := r.Strategy
-			obj, old := r.New(), r.New()
+			obj := r.New()
 			for _, fn := range []func(runtime.Object){s.Default, s.PrepareForCreate} {
 				if fn != nil {
 					fn(obj)
 				}
 			}
-			if s.Validate != nil {
-				s.Validate(obj)
+			if s.Default != nil {
+				again := obj.DeepCopyObject()
+				s.Default(again)
+				if diff := cmp.Diff(obj, again); diff != "" {
+					t.Errorf("defaulting twice differs from once (-once +twice):\n%s", diff)
+				}
 			}
+			var created field.ErrorList
+			if s.Validate != nil {
+				created = s.Validate(obj)
+			}
+			old := obj.DeepCopyObject()
 			for _, fn := range []func(obj, old runtime.Object){s.PrepareForUpdate, s.PrepareForStatusUpdate} {
 				if fn != nil {
 					fn(obj, old)
 				}
 			}
-			for _, fn := range []func(obj, old runtime.Object) field.ErrorList{s.ValidateUpdate, s.ValidateStatusUpdate} {
-				if fn != nil {
-					fn(obj, old)
+			var updated, statusUpdated field.ErrorList
+			if s.ValidateUpdate != nil {
+				updated = s.ValidateUpdate(obj, old)
+			}
+			if s.ValidateStatusUpdate != nil {
+				statusUpdated = s.ValidateStatusUpdate(obj, old)
+			}
+			for _, e := range append(append(created, updated...), statusUpdated...) {
+				if e.Field == "" || e.Type == field.ErrorTypeInternal {
+					t.Errorf("error names no field a user can fix: %v", e)
+				}
+			}
+			onCreate := map[string]bool{}
+			for _, e := range created {
+				onCreate[e.Error()] = true
+			}
+			for _, e := range updated {
+				if !onCreate[e.Error()] {
+					t.Errorf("an update changing nothing is refused for what a create is not: %v", e)
+				}
+			}
+			for _, e := range append(updated, statusUpdated...) {
+				if e.Type == field.ErrorTypeForbidden || strings.Contains(e.Detail, "immutable") {
+					t.Errorf("an update changing nothing is refused for a change: %v", e)
 				}
 			}
 			if s.Fields != nil {
-				s.Fields(obj)
+				for k := range s.Fields(obj) {
+					if k == "" || k == "metadata.name" || k == "metadata.namespace" {
+						t.Errorf("field set names %q, which the server offers itself", k)
+					}
+				}
 			}
 		})
 	}

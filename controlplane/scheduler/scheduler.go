@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
 
@@ -30,7 +31,7 @@ import (
 const Name = corev1.DefaultSchedulerName
 
 // byNode indexes pods by the node they are bound to.
-const byNode = "spec.nodeName"
+const byNode = podcontrol.NodeIndex
 
 // assumeFor is how long a binding the informer has not shown yet still counts on its
 // node, so two pods scheduled in quick succession do not both take the last room.
@@ -75,7 +76,7 @@ type assumption struct {
 }
 
 // New makes the scheduler.
-func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes coreinformers.NodeInformer, recorder record.EventRecorder, log *slog.Logger) *Scheduler {
+func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes coreinformers.NodeInformer, recorder record.EventRecorder, log *slog.Logger) (*Scheduler, error) {
 	s := &Scheduler{
 		client: client, pods: pods.Lister(), podIndex: pods.Informer().GetIndexer(), nodes: nodes.Lister(),
 		synced:   []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced},
@@ -83,13 +84,10 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 		recorder: recorder, log: log, now: time.Now,
 		assumed: map[string]assumption{}, unschedulable: map[string]bool{}, requests: map[types.UID]podRequests{},
 	}
-	_ = pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := podcontrol.IndexByNode(pods.Informer()); err != nil {
+		return nil, fmt.Errorf("index pods by node: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { s.podChanged(obj) },
 		UpdateFunc: func(old, obj any) {
 			s.podChanged(obj)
@@ -112,12 +110,16 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 				}
 			}
 		},
-	})
-	_, _ = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.retryUnschedulable() },
 		UpdateFunc: func(any, any) { s.retryUnschedulable() },
-	})
-	return s
+	}); err != nil {
+		return nil, fmt.Errorf("add node event handler: %w", err)
+	}
+	return s, nil
 }
 
 func terminal(obj any) bool {
@@ -125,17 +127,15 @@ func terminal(obj any) bool {
 	return ok && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
 }
 
-// binders is how many pods may be binding at once. Decisions are made one pod at a
-// time, but each bind waits for a Raft commit; overlapping them lets the store commit
-// many in one round, as kube-scheduler's binding cycles overlap its scheduling cycle.
-const binders = 16
-
 // Run schedules until ctx ends. Decisions are made one pod at a time against a
 // consistent view of every node, as kube-scheduler's cycle is; a pod counts on its
-// node from the moment it is chosen, so decisions need not wait for binds.
-func (s *Scheduler) Run(ctx context.Context) {
+// node from the moment it is chosen, so decisions need not wait for binds. workers is
+// how many pods may be binding at once: each bind waits for a Raft commit, and
+// overlapping them lets the store commit many in one round, as kube-scheduler's
+// binding cycles overlap its scheduling cycle.
+func (s *Scheduler) Run(ctx context.Context, workers int) {
 	loop := reconcile.Loop{Name: "scheduler", Queue: s.queue, Sync: s.sync, Log: s.log}
-	loop.Run(ctx, binders, s.synced...)
+	loop.Run(ctx, workers, s.synced...)
 }
 
 func (s *Scheduler) podChanged(obj any) {

@@ -46,7 +46,10 @@ func runScheduler(t *testing.T, bind func(*corev1.Binding) error, objs ...runtim
 		return true, nil, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"), pod, b.Namespace)
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	s := New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), record.NewFakeRecorder(100), slog.New(slog.DiscardHandler))
+	s, err := New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), record.NewFakeRecorder(100), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait(); factory.Shutdown() })
@@ -54,7 +57,7 @@ func runScheduler(t *testing.T, bind func(*corev1.Binding) error, objs ...runtim
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.Run(ctx)
+		s.Run(ctx, 16)
 	}()
 	return client
 }

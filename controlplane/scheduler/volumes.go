@@ -17,14 +17,17 @@ import (
 // considered: a pod waits while a claim it names does not exist, is being deleted,
 // or is not bound yet (unless its class binds only once a pod is placed). Call it
 // before Run.
-func (s *Scheduler) UseClaims(claims coreinformers.PersistentVolumeClaimInformer, classes storageinformers.StorageClassInformer) {
+func (s *Scheduler) UseClaims(claims coreinformers.PersistentVolumeClaimInformer, classes storageinformers.StorageClassInformer) error {
 	s.claims, s.classes = claims.Lister(), classes.Lister()
 	s.synced = append(s.synced, claims.Informer().HasSynced, classes.Informer().HasSynced)
 	// A claim that appears or gets bound may let waiting pods be placed.
-	_, _ = claims.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := claims.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.retryUnschedulable() },
 		UpdateFunc: func(any, any) { s.retryUnschedulable() },
-	})
+	}); err != nil {
+		return fmt.Errorf("add persistentvolumeclaim event handler: %w", err)
+	}
+	return nil
 }
 
 // claimsReady says why the pod's claims keep it from any node, in kube-scheduler's

@@ -80,11 +80,15 @@ func TestWatchOrderPrefixAndResume(t *testing.T) {
 		}
 		last = ev.Entry.Rev
 	}
-	select {
-	case ev := <-podsCh:
-		t.Fatalf("unexpected event %+v", ev)
-	case <-time.After(100 * time.Millisecond):
+	// Nothing else: the next event is a pod written after all the others.
+	marker, err := w.Create(ctx, "/v1/pods/default/marker", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if ev := next(t, podsCh); ev.Entry.Key != marker.Key {
+		t.Fatalf("unexpected event %s %s at %d", ev.Type, ev.Entry.Key, ev.Entry.Rev)
+	}
+	last = marker.Rev
 
 	// Resume from the rev of the first write: everything after it, nothing before.
 	resumed, err := r.Watch(ctx, "/v1/", revs[0])

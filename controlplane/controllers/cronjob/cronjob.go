@@ -52,22 +52,27 @@ type Controller struct {
 }
 
 // New makes the controller.
-func New(client kubernetes.Interface, cronJobs batchinformers.CronJobInformer, jobs batchinformers.JobInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, cronJobs batchinformers.CronJobInformer, jobs batchinformers.JobInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, cronJobs: cronJobs.Lister(), jobs: jobs.Lister(),
 		synced:   []cache.InformerSynced{cronJobs.Informer().HasSynced, jobs.Informer().HasSynced},
 		queue:    reconcile.NewQueue("cronjob"),
 		recorder: recorder, now: time.Now, log: log,
 	}
-	_, _ = cronJobs.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = jobs.Informer().AddEventHandler(reconcile.OnChange(func(obj any) {
+	if _, err := cronJobs.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add cronjob event handler: %w", err)
+	}
+	jobChanged := func(obj any) {
 		if job, ok := reconcile.Unwrap(obj).(*batchv1.Job); ok {
 			if key, ok := podcontrol.OwnerKey(job, controllerKind); ok {
 				c.queue.Add(key)
 			}
 		}
-	}))
-	return c
+	}
+	if _, err := jobs.Informer().AddEventHandler(reconcile.OnChange(jobChanged)); err != nil {
+		return nil, fmt.Errorf("add job event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

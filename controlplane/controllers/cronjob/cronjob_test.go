@@ -124,7 +124,10 @@ func newFixture(t *testing.T, now time.Time, cj *batchv1.CronJob, jobs ...*batch
 	client := fake.NewSimpleClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	recorder := record.NewFakeRecorder(100)
-	c := New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(), recorder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(), recorder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.now = func() time.Time { return now }
 	_ = factory.Batch().V1().CronJobs().Informer().GetStore().Add(cj)
 	for _, j := range jobs {

@@ -71,7 +71,7 @@ type Controller struct {
 // New makes the controller.
 func New(client kubernetes.Interface, sets appsinformers.DaemonSetInformer, pods coreinformers.PodInformer,
 	nodes coreinformers.NodeInformer, revisions appsinformers.ControllerRevisionInformer,
-	recorder record.EventRecorder, log *slog.Logger) *Controller {
+	recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, sets: sets.Lister(), pods: pods.Lister(), nodes: nodes.Lister(), revisions: revisions.Lister(),
 		synced: []cache.InformerSynced{sets.Informer().HasSynced, pods.Informer().HasSynced,
@@ -82,7 +82,7 @@ func New(client kubernetes.Interface, sets appsinformers.DaemonSetInformer, pods
 		failedBackoff: flowcontrol.NewBackOff(time.Second, 15*time.Minute),
 		now:           time.Now, log: log,
 	}
-	_, _ = sets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := sets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
 		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
 		DeleteFunc: func(obj any) {
@@ -91,8 +91,10 @@ func New(client kubernetes.Interface, sets appsinformers.DaemonSetInformer, pods
 			}
 			reconcile.Enqueue(c.queue, obj)
 		},
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add daemonset event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			pod := obj.(*corev1.Pod)
 			if key, ok := c.owner(pod); ok {
@@ -129,8 +131,10 @@ func New(client kubernetes.Interface, sets appsinformers.DaemonSetInformer, pods
 				c.queue.Add(key)
 			}
 		},
-	})
-	_, _ = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.enqueueAll() },
 		UpdateFunc: func(oldObj, obj any) {
 			old, node := oldObj.(*corev1.Node), obj.(*corev1.Node)
@@ -140,8 +144,10 @@ func New(client kubernetes.Interface, sets appsinformers.DaemonSetInformer, pods
 			}
 		},
 		DeleteFunc: func(any) { c.enqueueAll() },
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add node event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run syncs DaemonSets until ctx ends.

@@ -148,8 +148,11 @@ func dsActions(t *testing.T, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []
 		return false, nil, nil
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
+	c, err := New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(), factory.Core().V1().Nodes(),
 		factory.Apps().V1().ControllerRevisions(), record.NewFakeRecorder(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	_ = factory.Apps().V1().DaemonSets().Informer().GetIndexer().Add(ds)
 	for _, n := range nodes {
 		_ = factory.Core().V1().Nodes().Informer().GetIndexer().Add(n)

@@ -6,6 +6,7 @@ package deployment
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"time"
@@ -49,7 +50,7 @@ type Controller struct {
 
 // New makes the controller.
 func New(client kubernetes.Interface, deployments appsinformers.DeploymentInformer, replicaSets appsinformers.ReplicaSetInformer,
-	pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+	pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, deployments: deployments.Lister(), replicaSets: replicaSets.Lister(), pods: pods.Lister(),
 		recorder: recorder,
@@ -58,12 +59,16 @@ func New(client kubernetes.Interface, deployments appsinformers.DeploymentInform
 		log:      log.With("controller", "deployment"),
 		now:      time.Now,
 	}
-	_, _ = deployments.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = replicaSets.Informer().AddEventHandler(reconcile.OnChange(c.replicaSetChanged))
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: c.podDeleted,
-	})
-	return c
+	if _, err := deployments.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add deployment event handler: %w", err)
+	}
+	if _, err := replicaSets.Informer().AddEventHandler(reconcile.OnChange(c.replicaSetChanged)); err != nil {
+		return nil, fmt.Errorf("add replicaset event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.podDeleted}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

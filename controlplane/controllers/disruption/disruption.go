@@ -18,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	policyinformers "k8s.io/client-go/informers/policy/v1"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -49,21 +51,26 @@ type Controller struct {
 	log         *slog.Logger
 }
 
-// New makes the controller from a shared informer factory.
-func New(client kubernetes.Interface, f informers.SharedInformerFactory, log *slog.Logger) *Controller {
-	budgets, pods := f.Policy().V1().PodDisruptionBudgets(), f.Core().V1().Pods()
-	rs, deploy, sts, rc := f.Apps().V1().ReplicaSets(), f.Apps().V1().Deployments(), f.Apps().V1().StatefulSets(), f.Core().V1().ReplicationControllers()
+// New makes the controller. The workload informers give the scale of the pods'
+// controllers, which budgets with a percentage or a maxUnavailable count from.
+func New(client kubernetes.Interface, budgets policyinformers.PodDisruptionBudgetInformer, pods coreinformers.PodInformer,
+	replicaSets appsinformers.ReplicaSetInformer, deployments appsinformers.DeploymentInformer,
+	statefulSets appsinformers.StatefulSetInformer, rcs coreinformers.ReplicationControllerInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, budgets: budgets.Lister(), pods: pods.Lister(),
-		replicaSets: rs.Lister(), deployments: deploy.Lister(), statefulSet: sts.Lister(), rcs: rc.Lister(),
-		synced: []cache.InformerSynced{budgets.Informer().HasSynced, pods.Informer().HasSynced, rs.Informer().HasSynced,
-			deploy.Informer().HasSynced, sts.Informer().HasSynced, rc.Informer().HasSynced},
+		replicaSets: replicaSets.Lister(), deployments: deployments.Lister(), statefulSet: statefulSets.Lister(), rcs: rcs.Lister(),
+		synced: []cache.InformerSynced{budgets.Informer().HasSynced, pods.Informer().HasSynced, replicaSets.Informer().HasSynced,
+			deployments.Informer().HasSynced, statefulSets.Informer().HasSynced, rcs.Informer().HasSynced},
 		queue: reconcile.NewQueue("disruption"), log: log,
 	}
-	_, _ = budgets.Informer().AddEventHandler(reconcile.Handler(c.queue))
+	if _, err := budgets.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add poddisruptionbudget event handler: %w", err)
+	}
 	podChanged := func(obj any) { c.podChanged(reconcile.Unwrap(obj)) }
-	_, _ = pods.Informer().AddEventHandler(reconcile.OnChange(podChanged))
-	return c
+	if _, err := pods.Informer().AddEventHandler(reconcile.OnChange(podChanged)); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

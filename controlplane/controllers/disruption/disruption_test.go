@@ -54,7 +54,7 @@ func TestStatus(t *testing.T) {
 	}
 	client := fake.NewSimpleClientset()
 	f := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, f, nil)
+	c := newController(t, client, f)
 	if err := f.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(rs); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestStatus(t *testing.T) {
 func TestSelectors(t *testing.T) {
 	client := fake.NewSimpleClientset()
 	f := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, f, nil)
+	c := newController(t, client, f)
 	pods := f.Core().V1().Pods().Informer().GetIndexer()
 	for _, p := range []*corev1.Pod{
 		{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Labels: map[string]string{"app": "web"}}},
@@ -113,4 +113,14 @@ func TestSelectors(t *testing.T) {
 			t.Errorf("%s selector: %d pods (err %v), want %d", tt.name, len(got), err, tt.want)
 		}
 	}
+}
+
+func newController(t *testing.T, client *fake.Clientset, f informers.SharedInformerFactory) *Controller {
+	t.Helper()
+	c, err := New(client, f.Policy().V1().PodDisruptionBudgets(), f.Core().V1().Pods(), f.Apps().V1().ReplicaSets(),
+		f.Apps().V1().Deployments(), f.Apps().V1().StatefulSets(), f.Core().V1().ReplicationControllers(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,7 @@ type Controller struct {
 
 // New makes the controller.
 func New(client kubernetes.Interface, services coreinformers.ServiceInformer, pods coreinformers.PodInformer,
-	endpoints coreinformers.EndpointsInformer, log *slog.Logger) *Controller {
+	endpoints coreinformers.EndpointsInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, services: services.Lister(), pods: pods.Lister(), endpoints: endpoints.Lister(),
 		synced:   []cache.InformerSynced{services.Informer().HasSynced, pods.Informer().HasSynced, endpoints.Informer().HasSynced},
@@ -62,7 +63,7 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 		triggers: servicepods.NewTriggerTimes(),
 		now:      time.Now, log: log,
 	}
-	_, _ = services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.serviceChanged(obj, true) },
 		UpdateFunc: func(old, cur any) {
 			if old.(*corev1.Service).ResourceVersion != cur.(*corev1.Service).ResourceVersion {
@@ -70,8 +71,10 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 			}
 		},
 		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add service event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.podChanged(nil, obj.(*corev1.Pod)) },
 		UpdateFunc: func(old, cur any) {
 			if o, p := old.(*corev1.Pod), cur.(*corev1.Pod); o.ResourceVersion != p.ResourceVersion {
@@ -83,13 +86,17 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 				c.podChanged(nil, pod)
 			}
 		},
-	})
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
 	// Endpoints deleted by someone else are put back; other changes by others last
 	// until the Service or its pods change, as upstream has it.
-	_, _ = endpoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := endpoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add endpoints event handler: %w", err)
+	}
+	return c, nil
 }
 
 func (c *Controller) serviceChanged(obj any, created bool) {
@@ -115,11 +122,14 @@ func (c *Controller) podChanged(old, pod *corev1.Pod) {
 	}
 }
 
-// Run runs workers until ctx ends.
+// Run runs workers until ctx ends, and returns when they have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	// Endpoints this controller wrote for Services deleted while no leader ran; ones
 	// users wrote (without the trigger time) are theirs.
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 			return
 		}
@@ -132,6 +142,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}()
 	loop := reconcile.Loop{Name: "endpoint", Queue: c.queue, Sync: c.sync, Log: c.log}
 	loop.Run(ctx, workers, c.synced...)
+	wg.Wait()
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -59,7 +59,7 @@ type Controller struct {
 
 // New makes the controller.
 func New(client kubernetes.Interface, services coreinformers.ServiceInformer, pods coreinformers.PodInformer,
-	nodes coreinformers.NodeInformer, endpointSlices discoveryinformers.EndpointSliceInformer, log *slog.Logger) *Controller {
+	nodes coreinformers.NodeInformer, endpointSlices discoveryinformers.EndpointSliceInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, services: services.Lister(), pods: pods.Lister(), nodes: nodes.Lister(), slices: endpointSlices.Lister(),
 		synced: []cache.InformerSynced{services.Informer().HasSynced, pods.Informer().HasSynced,
@@ -69,7 +69,7 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 		written:  NewWrites(),
 		now:      time.Now, log: log,
 	}
-	_, _ = services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.serviceChanged(obj, true) },
 		UpdateFunc: func(old, cur any) {
 			if old.(*corev1.Service).ResourceVersion != cur.(*corev1.Service).ResourceVersion {
@@ -77,8 +77,10 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 			}
 		},
 		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add service event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.podChanged(nil, obj.(*corev1.Pod)) },
 		UpdateFunc: func(old, cur any) {
 			if o, p := old.(*corev1.Pod), cur.(*corev1.Pod); o.ResourceVersion != p.ResourceVersion {
@@ -90,7 +92,9 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 				c.podChanged(nil, pod)
 			}
 		},
-	})
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
 	// Slices of ours changed or deleted by someone else are put back.
 	sliceChanged := func(obj any) {
 		es, ok := reconcile.Unwrap(obj).(*discoveryv1.EndpointSlice)
@@ -98,11 +102,13 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, po
 			c.queue.Add(es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName])
 		}
 	}
-	_, _ = endpointSlices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := endpointSlices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, cur any) { sliceChanged(cur) },
 		DeleteFunc: sliceChanged,
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add endpointslice event handler: %w", err)
+	}
+	return c, nil
 }
 
 func (c *Controller) serviceChanged(obj any, created bool) {

@@ -51,7 +51,7 @@ type Controller struct {
 
 // New makes the controller.
 func New(client kubernetes.Interface, services coreinformers.ServiceInformer, endpoints coreinformers.EndpointsInformer,
-	endpointSlices discoveryinformers.EndpointSliceInformer, log *slog.Logger) *Controller {
+	endpointSlices discoveryinformers.EndpointSliceInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, services: services.Lister(), endpoints: endpoints.Lister(), slices: endpointSlices.Lister(),
 		synced: []cache.InformerSynced{services.Informer().HasSynced, endpoints.Informer().HasSynced,
@@ -61,19 +61,25 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, en
 		log:     log,
 	}
 	// Endpoints and Services share their key.
-	_, _ = endpoints.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = services.Informer().AddEventHandler(reconcile.Handler(c.queue))
+	if _, err := endpoints.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add endpoints event handler: %w", err)
+	}
+	if _, err := services.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add service event handler: %w", err)
+	}
 	sliceChanged := func(obj any) {
 		es, ok := reconcile.Unwrap(obj).(*discoveryv1.EndpointSlice)
 		if ok && es.Labels[discoveryv1.LabelManagedBy] == ControllerName && es.Labels[discoveryv1.LabelServiceName] != "" {
 			c.queue.Add(es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName])
 		}
 	}
-	_, _ = endpointSlices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := endpointSlices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, cur any) { sliceChanged(cur) },
 		DeleteFunc: sliceChanged,
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add endpointslice event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

@@ -5,6 +5,7 @@ package garbagecollector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -15,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
@@ -27,6 +28,9 @@ type Resource struct {
 	GVR        schema.GroupVersionResource
 	Kind       string
 	Namespaced bool
+	// Informer lists and watches the resource's objects as metadata
+	// (*metav1.PartialObjectMetadata), as a metadata informer does.
+	Informer cache.SharedIndexInformer
 }
 
 const (
@@ -47,30 +51,37 @@ type Controller struct {
 	log       *slog.Logger
 }
 
-// New makes the collector over the given resources, with informers from factory.
-func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Controller {
+// New makes the collector over the given resources.
+func New(client metadata.Interface, resources []Resource, log *slog.Logger) (*Controller, error) {
+	return newController(client, resources, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client metadata.Interface, resources []Resource, clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client:    client,
 		resources: map[schema.GroupVersionResource]Resource{},
 		byKind:    map[schema.GroupVersionKind]schema.GroupVersionResource{},
 		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-		queue:     reconcile.NewQueue("garbagecollector"),
+		queue:     reconcile.NewQueueWithClock("garbagecollector", clk),
 		log:       log,
 	}
 	for _, r := range resources {
-		r := r
 		c.resources[r.GVR] = r
 		c.byKind[r.GVR.GroupVersion().WithKind(r.Kind)] = r.GVR
-		inf := factory.ForResource(r.GVR).Informer()
-		_ = inf.AddIndexers(cache.Indexers{byOwnerUID: ownerUIDs, byUID: uidOf})
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		if err := r.Informer.AddIndexers(cache.Indexers{byOwnerUID: ownerUIDs, byUID: uidOf}); err != nil {
+			return nil, fmt.Errorf("index %s by owner: %w", r.GVR.Resource, err)
+		}
+		if _, err := r.Informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.observe(r.GVR, obj) },
 			UpdateFunc: func(_, obj any) { c.observe(r.GVR, obj) },
 			DeleteFunc: func(obj any) { c.gone(obj) },
-		})
-		c.informers[r.GVR] = inf
+		}); err != nil {
+			return nil, fmt.Errorf("add %s event handler: %w", r.GVR.Resource, err)
+		}
+		c.informers[r.GVR] = r.Informer
 	}
-	return c
+	return c, nil
 }
 
 // Run runs workers until ctx ends.
@@ -195,17 +206,19 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	m := item.(*metav1.PartialObjectMetadata)
 	if m.DeletionTimestamp != nil {
-		if hasFinalizer(m, metav1.FinalizerOrphanDependents) {
+		switch {
+		case hasFinalizer(m, metav1.FinalizerOrphanDependents):
 			return c.orphanDependents(ctx, gvr, m)
-		}
-		if hasFinalizer(m, metav1.FinalizerDeleteDependents) {
+		case hasFinalizer(m, metav1.FinalizerDeleteDependents):
 			return c.deleteDependentsFirst(ctx, gvr, m)
 		}
+		// On its way out already: nothing more to decide.
+		return nil
 	}
 	if len(m.OwnerReferences) == 0 {
 		return nil
 	}
-	return c.collectIfOrphaned(ctx, gvr, m)
+	return c.collect(ctx, gvr, m)
 }
 
 func cacheKey(ns, name string) string {
@@ -215,61 +228,96 @@ func cacheKey(ns, name string) string {
 	return ns + "/" + name
 }
 
-// collectIfOrphaned deletes an object all of whose owners are gone, and drops the
-// references to the gone ones when some owners remain.
-func (c *Controller) collectIfOrphaned(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) error {
-	var live, dangling []metav1.OwnerReference
+// collect decides about an object with owners, as Kubernetes' collector does. While
+// one owner is live (and not deleting its dependents first), the object stays and
+// only loses its references to owners that are gone or going. Otherwise it is
+// deleted: in the foreground when its own dependents must go before it (an owner of
+// it waits for them), else in the background.
+func (c *Controller) collect(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) error {
+	var solid, dangling, waiting []metav1.OwnerReference
 	for _, ref := range m.OwnerReferences {
-		exists, err := c.ownerExists(ctx, m.Namespace, ref)
+		state, err := c.ownerState(ctx, m.Namespace, ref)
 		if err != nil {
 			return err
 		}
-		if exists {
-			live = append(live, ref)
-		} else {
+		switch state {
+		case ownerLive:
+			solid = append(solid, ref)
+		case ownerGone:
 			dangling = append(dangling, ref)
+		case ownerWaiting:
+			waiting = append(waiting, ref)
 		}
 	}
-	if len(dangling) == 0 {
-		return nil
-	}
-	if len(live) == 0 {
-		if m.DeletionTimestamp != nil {
+	switch {
+	case len(solid) > 0:
+		if len(dangling) == 0 && len(waiting) == 0 {
 			return nil
 		}
-		c.log.Info("deleting object whose owners are gone", "resource", gvr.Resource, "namespace", m.Namespace, "name", m.Name)
-		return c.delete(ctx, gvr, m, metav1.DeletePropagationBackground)
+		return c.setOwners(ctx, gvr, m, solid)
+	case len(waiting) > 0 && len(c.dependents(string(m.UID))) > 0:
+		c.log.Info("deleting object in the foreground, as its owner waits for its dependents", "resource", gvr.Resource, "namespace", m.Namespace, "name", m.Name)
+		return c.delete(ctx, gvr, m, metav1.DeletePropagationForeground)
+	default:
+		policy := metav1.DeletePropagationBackground
+		switch {
+		case hasFinalizer(m, metav1.FinalizerOrphanDependents):
+			policy = metav1.DeletePropagationOrphan
+		case hasFinalizer(m, metav1.FinalizerDeleteDependents):
+			policy = metav1.DeletePropagationForeground
+		}
+		c.log.Info("deleting object whose owners are gone", "resource", gvr.Resource, "namespace", m.Namespace, "name", m.Name, "propagation", policy)
+		return c.delete(ctx, gvr, m, policy)
 	}
-	return c.setOwners(ctx, gvr, m, live)
 }
 
-// ownerExists looks the owner up in the caches, then, to be sure a missing owner is
+// ownerState is what became of an object's owner.
+type ownerState int
+
+const (
+	ownerLive ownerState = iota
+	// ownerGone: no object of that name and uid exists.
+	ownerGone
+	// ownerWaiting: the owner is being deleted in the foreground, waiting for its
+	// dependents to go first.
+	ownerWaiting
+)
+
+// ownerState looks the owner up in the caches, then, to be sure a missing owner is
 // not merely not yet seen, on the server.
-func (c *Controller) ownerExists(ctx context.Context, depNamespace string, ref metav1.OwnerReference) (bool, error) {
-	if o, ok := c.cached(string(ref.UID)); ok && o.obj.UID == ref.UID {
-		return true, nil
+func (c *Controller) ownerState(ctx context.Context, depNamespace string, ref metav1.OwnerReference) (ownerState, error) {
+	var owner *metav1.PartialObjectMetadata
+	if o, ok := c.cached(string(ref.UID)); ok {
+		owner = o.obj
+	} else {
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil {
+			return ownerGone, nil
+		}
+		gvr, ok := c.byKind[gv.WithKind(ref.Kind)]
+		if !ok {
+			// An owner of a kind this cluster does not serve cannot be checked; keep the object.
+			return ownerLive, nil
+		}
+		ns := ""
+		if c.resources[gvr].Namespaced {
+			ns = depNamespace
+		}
+		owner, err = c.client.Resource(gvr).Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return ownerGone, nil
+		}
+		if err != nil {
+			return ownerLive, err
+		}
+		if owner.UID != ref.UID {
+			return ownerGone, nil
+		}
 	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	if err != nil {
-		return false, nil
+	if owner.DeletionTimestamp != nil && hasFinalizer(owner, metav1.FinalizerDeleteDependents) {
+		return ownerWaiting, nil
 	}
-	gvr, ok := c.byKind[gv.WithKind(ref.Kind)]
-	if !ok {
-		// An owner of a kind this cluster does not serve cannot be checked; keep the object.
-		return true, nil
-	}
-	ns := ""
-	if c.resources[gvr].Namespaced {
-		ns = depNamespace
-	}
-	got, err := c.client.Resource(gvr).Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return got.UID == ref.UID, nil
+	return ownerLive, nil
 }
 
 // orphanDependents removes the owner from its dependents' references, then lets the
@@ -289,23 +337,39 @@ func (c *Controller) orphanDependents(ctx context.Context, gvr schema.GroupVersi
 	return c.removeFinalizer(ctx, gvr, owner, metav1.FinalizerOrphanDependents)
 }
 
-// deleteDependentsFirst deletes the dependents of an owner under foreground deletion,
-// and lets the owner go once none is left.
+// deleteDependentsFirst carries out an owner's foreground deletion: its dependents
+// are collected (each deleted unless another owner keeps it), and the owner goes once
+// no dependent that blocks its deletion (blockOwnerDeletion) is left.
 func (c *Controller) deleteDependentsFirst(ctx context.Context, gvr schema.GroupVersionResource, owner *metav1.PartialObjectMetadata) error {
-	deps := c.dependents(string(owner.UID))
-	if len(deps) == 0 {
+	blocking := 0
+	var errs []error
+	for _, d := range c.dependents(string(owner.UID)) {
+		if blocks(d.obj, owner.UID) {
+			blocking++
+		}
+		if d.obj.DeletionTimestamp == nil {
+			errs = append(errs, c.collect(ctx, d.gvr, d.obj))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if blocking == 0 {
 		return c.removeFinalizer(ctx, gvr, owner, metav1.FinalizerDeleteDependents)
 	}
-	for _, d := range deps {
-		if d.obj.DeletionTimestamp != nil {
-			continue
-		}
-		if err := c.delete(ctx, d.gvr, d.obj, metav1.DeletePropagationForeground); err != nil {
-			return err
-		}
-	}
+	// The dependents' deletions queue the owner again; this is the safety net.
 	c.queue.AddAfter(key(gvr, owner.Namespace, owner.Name), waitForDependents)
 	return nil
+}
+
+// blocks reports whether m holds back the foreground deletion of its owner uid.
+func blocks(m *metav1.PartialObjectMetadata, uid types.UID) bool {
+	for _, ref := range m.OwnerReferences {
+		if ref.UID == uid && ref.BlockOwnerDeletion != nil && *ref.BlockOwnerDeletion {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Controller) delete(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata, policy metav1.DeletionPropagation) error {

@@ -6,6 +6,7 @@ package job
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -66,7 +67,7 @@ type Controller struct {
 }
 
 // New makes the controller.
-func New(client kubernetes.Interface, jobs batchinformers.JobInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, jobs batchinformers.JobInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, jobs: jobs.Lister(), pods: pods.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{jobs.Informer().HasSynced, pods.Informer().HasSynced},
@@ -79,17 +80,21 @@ func New(client kubernetes.Interface, jobs batchinformers.JobInformer, pods core
 		finalizers:   newFinalizerExpectations(),
 		backoffs:     newBackoffStore(),
 	}
-	_, _ = jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
 		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
 		DeleteFunc: c.deleteJob,
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add job event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
 		DeleteFunc: c.deletePod,
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

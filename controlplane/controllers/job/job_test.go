@@ -95,7 +95,10 @@ func syncOnce(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) result {
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
 	recorder := record.NewFakeRecorder(100)
-	c := New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(), recorder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(), recorder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.now = func() time.Time { return now }
 	_ = factory.Batch().V1().Jobs().Informer().GetStore().Add(job)
 	for _, p := range pods {

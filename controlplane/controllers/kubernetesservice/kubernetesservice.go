@@ -75,7 +75,7 @@ type Controller struct {
 // unknown).
 func New(client kubernetes.Interface, services coreinformers.ServiceInformer, endpoints coreinformers.EndpointsInformer,
 	slices discoveryinformers.EndpointSliceInformer, leases coordinformers.LeaseInformer,
-	clusterIP netip.Addr, apiPort int32, self netip.Addr, log *slog.Logger) *Controller {
+	clusterIP netip.Addr, apiPort int32, self netip.Addr, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, services: services.Lister(), endpoints: endpoints.Lister(), slices: slices.Lister(), leases: leases.Lister(),
 		synced: []cache.InformerSynced{services.Informer().HasSynced, endpoints.Informer().HasSynced,
@@ -96,16 +96,19 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, en
 	}
 	handler := reconcile.OnChange(ours)
 	for _, inf := range []cache.SharedIndexInformer{services.Informer(), endpoints.Informer(), slices.Informer(), leases.Informer()} {
-		_, _ = inf.AddEventHandler(handler)
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return nil, fmt.Errorf("add event handler: %w", err)
+		}
 	}
-	return c
+	return c, nil
 }
 
-// Run reconciles until ctx ends.
-func (c *Controller) Run(ctx context.Context) {
+// Run reconciles until ctx ends. Its queue holds a single key, which no two workers
+// ever sync at once: more than one worker only waits.
+func (c *Controller) Run(ctx context.Context, workers int) {
 	c.queue.Add(key)
 	loop := reconcile.Loop{Name: "kubernetes-service", Queue: c.queue, Sync: c.sync, Log: c.log}
-	loop.Run(ctx, 1, c.synced...)
+	loop.Run(ctx, workers, c.synced...)
 }
 
 func (c *Controller) sync(ctx context.Context, _ string) error {

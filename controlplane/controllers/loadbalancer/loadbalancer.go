@@ -55,6 +55,8 @@ type Controller struct {
 	pool     netip.Prefix
 	log      *slog.Logger
 
+	// allocating makes address decisions one at a time, whatever the workers.
+	allocating sync.Mutex
 	// assigned records the addresses this controller wrote and the cache may not
 	// show yet, so that two Services synced in a row never get the same one.
 	mu       sync.Mutex
@@ -63,7 +65,7 @@ type Controller struct {
 
 // New makes the controller handing out addresses from pool (Network.LoadBalancerRange).
 func New(client kubernetes.Interface, services coreinformers.ServiceInformer, nodes coreinformers.NodeInformer,
-	endpointSlices discoveryinformers.EndpointSliceInformer, recorder record.EventRecorder, pool netip.Prefix, log *slog.Logger) *Controller {
+	endpointSlices discoveryinformers.EndpointSliceInformer, recorder record.EventRecorder, pool netip.Prefix, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, services: services.Lister(), nodes: nodes.Lister(), slices: endpointSlices.Lister(),
 		synced: []cache.InformerSynced{services.Informer().HasSynced, nodes.Informer().HasSynced,
@@ -72,10 +74,12 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, no
 		recorder: recorder, pool: pool.Masked(), log: log,
 		assigned: map[netip.Addr]string{},
 	}
-	_, _ = services.Informer().AddEventHandler(reconcile.Handler(c.queue))
+	if _, err := services.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add service event handler: %w", err)
+	}
 	// A node's readiness decides who announces: every LoadBalancer Service is looked at.
 	nodeChanged := func(any) { c.enqueueAll() }
-	_, _ = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: nodeChanged,
 		UpdateFunc: func(old, cur any) {
 			if ready(old.(*corev1.Node)) != ready(cur.(*corev1.Node)) || !apiequality.Semantic.DeepEqual(old.(*corev1.Node).Labels, cur.(*corev1.Node).Labels) {
@@ -83,15 +87,19 @@ func New(client kubernetes.Interface, services coreinformers.ServiceInformer, no
 			}
 		},
 		DeleteFunc: nodeChanged,
-	})
+	}); err != nil {
+		return nil, fmt.Errorf("add node event handler: %w", err)
+	}
 	// With externalTrafficPolicy Local only nodes with a ready endpoint announce.
 	sliceChanged := func(obj any) {
 		if es, ok := reconcile.Unwrap(obj).(*discoveryv1.EndpointSlice); ok && es.Labels[discoveryv1.LabelServiceName] != "" {
 			c.queue.Add(es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName])
 		}
 	}
-	_, _ = endpointSlices.Informer().AddEventHandler(reconcile.OnChange(sliceChanged))
-	return c
+	if _, err := endpointSlices.Informer().AddEventHandler(reconcile.OnChange(sliceChanged)); err != nil {
+		return nil, fmt.Errorf("add endpointslice event handler: %w", err)
+	}
+	return c, nil
 }
 
 func (c *Controller) enqueueAll() {
@@ -106,10 +114,11 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-// Run runs until ctx ends. One worker: addresses are handed out one Service at a time.
-func (c *Controller) Run(ctx context.Context) {
+// Run runs workers until ctx ends. Addresses are handed out one Service at a time
+// whatever their number; the writes and announcements are what workers overlap.
+func (c *Controller) Run(ctx context.Context, workers int) {
 	loop := reconcile.Loop{Name: "loadbalancer", Queue: c.queue, Sync: c.sync, Log: c.log}
-	loop.Run(ctx, 1, c.synced...)
+	loop.Run(ctx, workers, c.synced...)
 }
 
 // ours reports whether the Service is a LoadBalancer this controller serves: one
@@ -207,6 +216,8 @@ func (c *Controller) usable(a netip.Addr) bool {
 // address decides the Service's address: the one asked for if it can have it, else
 // the one it holds, else the lowest free one. The zero Addr leaves it pending.
 func (c *Controller) address(svc *corev1.Service, key string) (netip.Addr, error) {
+	c.allocating.Lock()
+	defer c.allocating.Unlock()
 	used, err := c.inUse()
 	if err != nil {
 		return netip.Addr{}, err

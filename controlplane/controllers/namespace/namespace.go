@@ -1,9 +1,11 @@
 // Package namespace is the namespace controller: it empties a namespace being deleted
-// of every object, then lets the namespace itself go.
+// of every object, then lets the namespace itself go; its conditions say meanwhile
+// what it waits for, as kube-controller-manager's do.
 package namespace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/controlplane/controllers/reconcile"
 )
@@ -33,19 +36,28 @@ type Controller struct {
 	lister    corelisters.NamespaceLister
 	synced    cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
+	clock     clock.WithTicker
 	log       *slog.Logger
 }
 
 // New makes the controller. resources are the namespaced resources to empty, each
 // storage once.
-func New(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource, log *slog.Logger) (*Controller, error) {
+	return newController(client, meta, namespaces, resources, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client kubernetes.Interface, meta metadata.Interface, namespaces coreinformers.NamespaceInformer, resources []schema.GroupVersionResource,
+	clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, meta: meta, resources: resources,
 		lister: namespaces.Lister(), synced: namespaces.Informer().HasSynced,
-		queue: reconcile.NewQueue("namespace"), log: log,
+		queue: reconcile.NewQueueWithClock("namespace", clk), clock: clk, log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	return c
+	if _, err := namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add namespace event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.
@@ -65,12 +77,15 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if ns.DeletionTimestamp == nil || !hasFinalizer(ns.Spec.Finalizers) {
 		return nil
 	}
-	remaining, err := c.deleteContent(ctx, name)
-	if err != nil {
+	left := c.deleteContent(ctx, name)
+	if ns, err = c.setConditions(ctx, ns, left); err != nil {
 		return err
 	}
-	if remaining > 0 {
-		c.log.Debug("namespace content still terminating", "namespace", name, "objects", remaining)
+	if len(left.failures) > 0 {
+		return fmt.Errorf("delete the content of namespace %s: %w", name, errors.Join(left.failures...))
+	}
+	if n := left.total(); n > 0 {
+		c.log.Debug("namespace content still terminating", "namespace", name, "objects", n)
 		c.queue.AddAfter(name, recheck)
 		return nil
 	}
@@ -93,30 +108,60 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	return nil
 }
 
-// deleteContent asks every object in the namespace to go and returns how many are
-// still there (terminating pods, objects waiting for finalizers).
-func (c *Controller) deleteContent(ctx context.Context, ns string) (int, error) {
+// content is what asking a namespace's objects to go left behind.
+type content struct {
+	// remaining counts the objects of each resource still there (terminating pods,
+	// objects waiting for their finalizers).
+	remaining map[schema.GroupVersionResource]int
+	// finalizers counts the remaining objects that carry each finalizer.
+	finalizers map[string]int
+	// failures are the API's errors, one for each resource that could not be
+	// listed or deleted.
+	failures []error
+}
+
+func (l content) total() int {
+	n := 0
+	for _, r := range l.remaining {
+		n += r
+	}
+	return n
+}
+
+// deleteContent asks every object in the namespace to go and reports what is still
+// there. A resource that fails does not keep the others from going.
+func (c *Controller) deleteContent(ctx context.Context, ns string) content {
 	background := metav1.DeletePropagationBackground
-	remaining := 0
+	left := content{remaining: map[schema.GroupVersionResource]int{}, finalizers: map[string]int{}}
 	for _, gvr := range c.resources {
 		client := c.meta.Resource(gvr).Namespace(ns)
 		list, err := client.List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return 0, fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, err)
+			left.failures = append(left.failures, err)
+			continue
 		}
 		if len(list.Items) == 0 {
 			continue
 		}
 		if err := client.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{}); err != nil {
-			return 0, fmt.Errorf("delete %s in %s: %w", gvr.Resource, ns, err)
+			left.failures = append(left.failures, err)
+			continue
 		}
-		left, err := client.List(ctx, metav1.ListOptions{})
+		list, err = client.List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return 0, fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, err)
+			left.failures = append(left.failures, err)
+			continue
 		}
-		remaining += len(left.Items)
+		if len(list.Items) > 0 {
+			left.remaining[gvr] = len(list.Items)
+		}
+		for _, item := range list.Items {
+			for _, f := range item.Finalizers {
+				left.finalizers[f]++
+			}
+		}
 	}
-	return remaining, nil
+	return left
 }
 
 func hasFinalizer(fs []corev1.FinalizerName) bool {

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kindlike/kindlike/config"
 	"github.com/kindlike/kindlike/controlplane/controllers/podcontrol"
@@ -38,7 +39,7 @@ const (
 	ReasonNodeLost   = "NodeLost"
 	reasonUnknown    = "NodeStatusUnknown"
 	messageUnknown   = "Kubelet stopped posting node status."
-	byNode           = "spec.nodeName"
+	byNode           = podcontrol.NodeIndex
 )
 
 // health is what the controller observed of one node, on its own clock.
@@ -61,50 +62,65 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	timing   config.Timing
-	now      func() time.Time
-	log      *slog.Logger
+	clock    clock.WithTicker
+	// started is when this controller (this leadership) began: no clock of its runs
+	// from earlier, so a toleration that began under another leader starts again.
+	started time.Time
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	health map[string]*health
 }
 
-// New makes the controller. Its clocks start now: every node gets a full grace period.
+// New makes the controller. Its clocks start now: every node gets a full grace period,
+// and every pod on a tainted node its full toleration.
 func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases coordinformers.LeaseInformer, pods coreinformers.PodInformer,
-	recorder record.EventRecorder, timing config.Timing, log *slog.Logger) *Controller {
+	recorder record.EventRecorder, timing config.Timing, log *slog.Logger) (*Controller, error) {
+	return newController(client, nodes, leases, pods, recorder, timing, clock.RealClock{}, log)
+}
+
+// newController is New on clk, which tests set.
+func newController(client kubernetes.Interface, nodes coreinformers.NodeInformer, leases coordinformers.LeaseInformer, pods coreinformers.PodInformer,
+	recorder record.EventRecorder, timing config.Timing, clk clock.WithTicker, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, nodes: nodes.Lister(), leases: leases.Lister(), pods: pods.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, leases.Informer().HasSynced, pods.Informer().HasSynced},
-		queue:    reconcile.NewQueue("nodelifecycle"),
-		recorder: recorder, timing: timing, now: time.Now, log: log,
+		queue:    reconcile.NewQueueWithClock("nodelifecycle", clk),
+		recorder: recorder, timing: timing, clock: clk, started: clk.Now(), log: log,
 		health: map[string]*health{},
 	}
-	_ = pods.Informer().AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}})
-	_, _ = nodes.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := podcontrol.IndexByNode(pods.Informer()); err != nil {
+		return nil, fmt.Errorf("index pods by node: %w", err)
+	}
+	if _, err := nodes.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add node event handler: %w", err)
+	}
+	if _, err := leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) {
 			if l, ok := obj.(*coordinationv1.Lease); ok && l.Namespace == corev1.NamespaceNodeLease {
 				c.queue.Add(l.Name)
 			}
 		},
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add lease event handler: %w", err)
+	}
+	return c, nil
 }
 
-// Run checks every node each monitor period until ctx ends.
+// Run checks every node each monitor period until ctx ends, and returns when its
+// workers and its ticker have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		ticker := time.NewTicker(c.timing.NodeMonitorPeriod.Duration)
+		defer wg.Done()
+		ticker := c.clock.NewTicker(c.timing.NodeMonitorPeriod.Duration)
 		defer ticker.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-ticker.C():
 				nodes, _ := c.nodes.List(labels.Everything())
 				for _, n := range nodes {
 					c.queue.Add(n.Name)
@@ -114,6 +130,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}()
 	loop := reconcile.Loop{Name: "nodelifecycle", Queue: c.queue, Sync: c.sync, Log: c.log}
 	loop.Run(ctx, workers, c.synced...)
+	wg.Wait()
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
@@ -127,7 +144,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	now := c.now()
+	now := c.clock.Now()
 	if c.lost(node, now) && readyStatus(node) != corev1.ConditionUnknown {
 		if node, err = c.markUnknown(ctx, node, now); err != nil {
 			return err
@@ -266,7 +283,7 @@ func (c *Controller) markPodsLost(ctx context.Context, node *corev1.Node) error 
 		pod = pod.DeepCopy()
 		pod.Status.Reason = ReasonNodeLost
 		pod.Status.Message = fmt.Sprintf("Node %s which was running pod %s is unresponsive", node.Name, pod.Name)
-		now := metav1.NewTime(c.now())
+		now := metav1.NewTime(c.clock.Now())
 		for i := range pod.Status.Conditions {
 			cond := &pod.Status.Conditions[i]
 			if (cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady) && cond.Status != corev1.ConditionFalse {
@@ -307,7 +324,7 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 		if pod.DeletionTimestamp != nil {
 			continue
 		}
-		at, ok := evictionTime(pod, taints)
+		at, ok := evictionTime(pod, taints, c.started)
 		if !ok {
 			continue
 		}
@@ -337,13 +354,15 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 
 // evictionTime is when a pod must leave a node with the given NoExecute taints: now for
 // a taint it does not tolerate, the shortest toleration otherwise; false when it
-// tolerates them all forever.
-func evictionTime(pod *corev1.Pod, taints []corev1.Taint) (time.Time, bool) {
+// tolerates them all forever. A toleration runs from when the taint was added, or
+// from since, when this controller started, if that is later: as kube-controller-
+// manager's taint eviction, a new leader times every toleration afresh.
+func evictionTime(pod *corev1.Pod, taints []corev1.Taint, since time.Time) (time.Time, bool) {
 	var at time.Time
 	found := false
 	for _, taint := range taints {
-		added := time.Time{}
-		if taint.TimeAdded != nil {
+		added := since
+		if taint.TimeAdded != nil && taint.TimeAdded.After(since) {
 			added = taint.TimeAdded.Time
 		}
 		tolerated, forever := false, false

@@ -65,7 +65,7 @@ type Controller struct {
 
 // New makes the controller. recorder reports as Name, provisioner as Provisioner.
 func New(client kubernetes.Interface, volumes coreinformers.PersistentVolumeInformer, claims coreinformers.PersistentVolumeClaimInformer,
-	classes storageinformers.StorageClassInformer, recorder, provisioner record.EventRecorder, log *slog.Logger) *Controller {
+	classes storageinformers.StorageClassInformer, recorder, provisioner record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, volumes: volumes.Lister(), claims: claims.Lister(), classes: classes.Lister(),
 		synced:      []cache.InformerSynced{volumes.Informer().HasSynced, claims.Informer().HasSynced, classes.Informer().HasSynced},
@@ -84,12 +84,18 @@ func New(client kubernetes.Interface, volumes coreinformers.PersistentVolumeInfo
 		c.volumeQueue.Add(pv.Name)
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			c.claimQueue.Add(claimKey(ref.Namespace, ref.Name))
+		} else {
+			// A volume free for any claim: one synced before this volume reached the
+			// cache waits for it (its phase, Pending already, brings no event).
+			c.enqueueUnboundClaims()
 		}
 	}
-	_, _ = volumes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := volumes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: volumeChanged, UpdateFunc: func(_, obj any) { volumeChanged(obj) }, DeleteFunc: volumeChanged,
-	})
-	_, _ = claims.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add persistentvolume event handler: %w", err)
+	}
+	if _, err := claims.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { reconcile.Enqueue(c.claimQueue, obj) },
 		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.claimQueue, obj) },
 		DeleteFunc: func(obj any) {
@@ -100,21 +106,27 @@ func New(client kubernetes.Interface, volumes coreinformers.PersistentVolumeInfo
 				c.enqueueVolumesOf(pvc)
 			}
 		},
-	})
+	}); err != nil {
+		return nil, fmt.Errorf("add persistentvolumeclaim event handler: %w", err)
+	}
 	// A class that appears may let waiting claims be provisioned, or be the default
 	// that claims without a class get.
-	classChanged := func(any) {
-		list, _ := c.claims.List(labels.Everything())
-		for _, pvc := range list {
-			if pvc.Spec.VolumeName == "" {
-				c.claimQueue.Add(claimKey(pvc.Namespace, pvc.Name))
-			}
+	if _, err := classes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { c.enqueueUnboundClaims() }, UpdateFunc: func(any, any) { c.enqueueUnboundClaims() },
+	}); err != nil {
+		return nil, fmt.Errorf("add storageclass event handler: %w", err)
+	}
+	return c, nil
+}
+
+// enqueueUnboundClaims queues every claim not bound to a volume yet.
+func (c *Controller) enqueueUnboundClaims() {
+	list, _ := c.claims.List(labels.Everything())
+	for _, pvc := range list {
+		if pvc.Spec.VolumeName == "" {
+			c.claimQueue.Add(claimKey(pvc.Namespace, pvc.Name))
 		}
 	}
-	_, _ = classes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: classChanged, UpdateFunc: func(_, obj any) { classChanged(obj) },
-	})
-	return c
 }
 
 // enqueueVolumesOf queues the volumes bound to a claim that was deleted.
@@ -130,15 +142,16 @@ func (c *Controller) enqueueVolumesOf(pvc *corev1.PersistentVolumeClaim) {
 	}
 }
 
-// Run runs until ctx ends: one worker for claims and one for volumes, as
-// kube-controller-manager has, so two claims never race for one volume here.
-func (c *Controller) Run(ctx context.Context) {
+// Run runs until ctx ends, with workers for volumes (each volume's reclaim stands
+// alone) but a single one for claims, as kube-controller-manager has, so two claims
+// never race for one volume.
+func (c *Controller) Run(ctx context.Context, workers int) {
 	claims := reconcile.Loop{Name: "persistentvolume-claims", Queue: c.claimQueue, Sync: c.syncClaim, Log: c.log}
 	volumes := reconcile.Loop{Name: "persistentvolume-volumes", Queue: c.volumeQueue, Sync: c.syncVolume, Log: c.log}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		volumes.Run(ctx, 1, c.synced...)
+		volumes.Run(ctx, workers, c.synced...)
 	}()
 	claims.Run(ctx, 1, c.synced...)
 	<-done

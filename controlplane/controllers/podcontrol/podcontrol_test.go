@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -126,5 +127,23 @@ func TestOwnerKey(t *testing.T) {
 		if key != tc.want || ok != (tc.want != "") {
 			t.Errorf("%s: OwnerKey = %q, %v; want %q", tc.name, key, ok, tc.want)
 		}
+	}
+}
+
+// The scheduler and the node lifecycle controller both index the one pod informer by
+// node: the second asks for what is there already, and must not be refused.
+func TestIndexByNodeTwice(t *testing.T) {
+	pods := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0).Core().V1().Pods().Informer()
+	for i := range 2 {
+		if err := IndexByNode(pods); err != nil {
+			t.Fatalf("index %d: %v", i+1, err)
+		}
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "worker"}}
+	if err := pods.GetIndexer().Add(pod); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := pods.GetIndexer().ByIndex(NodeIndex, "worker"); err != nil || len(got) != 1 {
+		t.Errorf("pods of worker: %v, %v", got, err)
 	}
 }

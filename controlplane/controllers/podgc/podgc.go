@@ -14,10 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -45,7 +47,7 @@ const (
 	msgUnscheduled        = "PodGC: unscheduled pod is terminating"
 )
 
-// Options tune the collector; zero fields take the defaults.
+// Options tune the collector; zero fields take the defaults, negative ones are refused.
 type Options struct {
 	TerminatedThreshold int
 	Period, Quarantine  time.Duration
@@ -67,7 +69,10 @@ type Controller struct {
 }
 
 // New makes the collector.
-func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes coreinformers.NodeInformer, opts Options, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes coreinformers.NodeInformer, opts Options, log *slog.Logger) (*Controller, error) {
+	if opts.TerminatedThreshold < 0 || opts.Period < 0 || opts.Quarantine < 0 {
+		return nil, fmt.Errorf("pod garbage collector options %+v: none may be negative", opts)
+	}
 	if opts.TerminatedThreshold == 0 {
 		opts.TerminatedThreshold = DefaultTerminatedThreshold
 	}
@@ -81,18 +86,19 @@ func New(client kubernetes.Interface, pods coreinformers.PodInformer, nodes core
 		client: client, pods: pods.Lister(), nodes: nodes.Lister(),
 		synced: []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced},
 		opts:   opts, now: time.Now, log: log, missing: map[string]time.Time{},
-	}
+	}, nil
 }
 
-// Run collects every period until ctx ends.
-func (c *Controller) Run(ctx context.Context) {
+// Run collects every period until ctx ends, with up to workers pods being deleted at
+// once (a pass may find thousands of finished pods above the threshold).
+func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForNamedCacheSync("podgc", ctx.Done(), c.synced...) {
 		return
 	}
 	tick := time.NewTicker(c.opts.Period)
 	defer tick.Stop()
 	for {
-		if err := c.collect(ctx); err != nil && ctx.Err() == nil {
+		if err := c.collect(ctx, workers); err != nil && ctx.Err() == nil {
 			c.log.Warn("pod garbage collection", "err", err)
 		}
 		select {
@@ -103,8 +109,14 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-// collect makes one pass.
-func (c *Controller) collect(ctx context.Context) error {
+// victim is a pod a pass deletes, and the condition it is marked with first.
+type victim struct {
+	pod  *corev1.Pod
+	cond *corev1.PodCondition
+}
+
+// collect makes one pass, deleting up to workers pods at once.
+func (c *Controller) collect(ctx context.Context, workers int) error {
 	pods, err := c.pods.List(labels.Everything())
 	if err != nil {
 		return err
@@ -113,16 +125,36 @@ func (c *Controller) collect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(
-		c.collectTerminated(ctx, pods),
-		c.collectOutOfService(ctx, pods, nodes),
-		c.collectOrphaned(ctx, pods, nodes),
-		c.collectUnscheduledTerminating(ctx, pods),
-	)
+	victims := c.terminated(pods)
+	victims = append(victims, outOfService(pods, nodes)...)
+	orphaned, err := c.orphaned(ctx, pods, nodes)
+	victims = append(victims, orphaned...)
+	victims = append(victims, unscheduledTerminating(pods)...)
+	return errors.Join(err, c.forceDeleteAll(ctx, victims, workers))
 }
 
-// collectTerminated deletes the oldest finished pods above the threshold.
-func (c *Controller) collectTerminated(ctx context.Context, pods []*corev1.Pod) error {
+// forceDeleteAll deletes each victim once, up to workers at a time.
+func (c *Controller) forceDeleteAll(ctx context.Context, victims []victim, workers int) error {
+	var g errgroup.Group
+	g.SetLimit(max(workers, 1))
+	errs := make([]error, len(victims))
+	seen := map[types.UID]bool{}
+	for i, v := range victims {
+		if seen[v.pod.UID] {
+			continue
+		}
+		seen[v.pod.UID] = true
+		g.Go(func() error {
+			errs[i] = c.forceDelete(ctx, v.pod, v.cond)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// terminated picks the oldest finished pods above the threshold.
+func (c *Controller) terminated(pods []*corev1.Pod) []victim {
 	var done []*corev1.Pod
 	for _, p := range pods {
 		if podcontrol.IsTerminal(p) {
@@ -135,11 +167,11 @@ func (c *Controller) collectTerminated(ctx context.Context, pods []*corev1.Pod) 
 	}
 	sort.Slice(done, func(i, j int) bool { return evictedFirstThenOldest(done[i], done[j]) })
 	c.log.Info("garbage collecting terminated pods", "count", n, "threshold", c.opts.TerminatedThreshold)
-	var errs []error
+	var out []victim
 	for _, p := range done[:n] {
-		errs = append(errs, c.forceDelete(ctx, p, nil))
+		out = append(out, victim{pod: p})
 	}
-	return errors.Join(errs...)
+	return out
 }
 
 // evictedFirstThenOldest orders finished pods for deletion: evicted ones, then by age.
@@ -154,9 +186,9 @@ func evictedFirstThenOldest(a, b *corev1.Pod) bool {
 	return a.Name < b.Name
 }
 
-// collectOutOfService force-deletes terminating pods on nodes that are not ready and
-// carry the node.kubernetes.io/out-of-service taint: an operator said they are gone.
-func (c *Controller) collectOutOfService(ctx context.Context, pods []*corev1.Pod, nodes []*corev1.Node) error {
+// outOfService picks terminating pods on nodes that are not ready and carry the
+// node.kubernetes.io/out-of-service taint: an operator said they are gone.
+func outOfService(pods []*corev1.Pod, nodes []*corev1.Node) []victim {
 	out := map[string]bool{}
 	for _, n := range nodes {
 		if !ready(n) && hasTaint(n, corev1.TaintNodeOutOfService) {
@@ -166,18 +198,18 @@ func (c *Controller) collectOutOfService(ctx context.Context, pods []*corev1.Pod
 	if len(out) == 0 {
 		return nil
 	}
-	var errs []error
+	var victims []victim
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil && !podcontrol.IsTerminal(p) && out[p.Spec.NodeName] {
-			errs = append(errs, c.forceDelete(ctx, p, disruption(msgOutOfService)))
+			victims = append(victims, victim{p, disruption(msgOutOfService)})
 		}
 	}
-	return errors.Join(errs...)
+	return victims
 }
 
-// collectOrphaned force-deletes pods bound to nodes that have been missing for the
-// quarantine period, after asking the API once more that the node is gone.
-func (c *Controller) collectOrphaned(ctx context.Context, pods []*corev1.Pod, nodes []*corev1.Node) error {
+// orphaned picks pods bound to nodes that have been missing for the quarantine
+// period, after asking the API once more that the node is gone.
+func (c *Controller) orphaned(ctx context.Context, pods []*corev1.Pod, nodes []*corev1.Node) ([]victim, error) {
 	exists := map[string]bool{}
 	for _, n := range nodes {
 		exists[n.Name] = true
@@ -215,7 +247,7 @@ func (c *Controller) collectOrphaned(ctx context.Context, pods []*corev1.Pod, no
 		case apierrors.IsNotFound(err):
 			gone[n] = true
 		case err != nil:
-			return fmt.Errorf("check node %s: %w", n, err)
+			return nil, fmt.Errorf("check node %s: %w", n, err)
 		default:
 			// Back, or our cache lags: start the quarantine over.
 			c.mu.Lock()
@@ -223,26 +255,26 @@ func (c *Controller) collectOrphaned(ctx context.Context, pods []*corev1.Pod, no
 			c.mu.Unlock()
 		}
 	}
-	var errs []error
+	var victims []victim
 	for _, p := range pods {
 		if gone[p.Spec.NodeName] {
 			c.log.Info("deleting pod of a deleted node", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName)
-			errs = append(errs, c.forceDelete(ctx, p, disruption(msgNodeGone)))
+			victims = append(victims, victim{p, disruption(msgNodeGone)})
 		}
 	}
-	return errors.Join(errs...)
+	return victims, nil
 }
 
-// collectUnscheduledTerminating force-deletes terminating pods no kubelet will
-// confirm, because none runs them.
-func (c *Controller) collectUnscheduledTerminating(ctx context.Context, pods []*corev1.Pod) error {
-	var errs []error
+// unscheduledTerminating picks terminating pods no kubelet will confirm, because
+// none runs them.
+func unscheduledTerminating(pods []*corev1.Pod) []victim {
+	var victims []victim
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil && p.Spec.NodeName == "" {
-			errs = append(errs, c.forceDelete(ctx, p, disruption(msgUnscheduled)))
+			victims = append(victims, victim{p, disruption(msgUnscheduled)})
 		}
 	}
-	return errors.Join(errs...)
+	return victims
 }
 
 // forceDelete marks a pod that has not finished Failed (with cond, when given), so

@@ -50,8 +50,11 @@ func TestCollect(t *testing.T) {
 	}
 	client := fake.NewSimpleClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), Options{TerminatedThreshold: 1, Quarantine: 40 * time.Second},
+	c, err := New(client, factory.Core().V1().Pods(), factory.Core().V1().Nodes(), Options{TerminatedThreshold: 1, Quarantine: 40 * time.Second},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := t0
 	c.now = func() time.Time { return now }
 	for _, n := range nodes {
@@ -70,7 +73,7 @@ func TestCollect(t *testing.T) {
 		return names
 	}
 	ctx := context.Background()
-	if err := c.collect(ctx); err != nil {
+	if err := c.collect(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	// Two of three finished pods go (threshold 1), the oldest first; the pod of the
@@ -97,7 +100,7 @@ func TestCollect(t *testing.T) {
 		return false, nil, nil
 	})
 	now = t0.Add(41 * time.Second)
-	if err := c.collect(ctx); err != nil {
+	if err := c.collect(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := left(), []string{"new-done", "running"}; !slices.Equal(got, want) {

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 )
 
 // maxRetries is how often a failing key is retried with back-off before it is dropped
@@ -29,9 +30,15 @@ type Loop struct {
 
 // NewQueue makes the queue a Loop drains, with client-go's default back-off.
 func NewQueue(name string) workqueue.TypedRateLimitingInterface[string] {
+	return NewQueueWithClock(name, clock.RealClock{})
+}
+
+// NewQueueWithClock is NewQueue on clk: delayed adds and back-off wait on it, so a
+// test's fake clock decides when they come due.
+func NewQueueWithClock(name string, clk clock.WithTicker) workqueue.TypedRateLimitingInterface[string] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: clk},
 	)
 }
 
@@ -108,10 +115,10 @@ func (l *Loop) processNextWorkItem(ctx context.Context) bool {
 	case ctx.Err() != nil:
 		// Shutting down: the next leader starts over from current state.
 	case l.Queue.NumRequeues(key) < maxRetries:
-		l.Log.Debug("sync failed, retrying", "controller", l.Name, "key", key, "err", err)
+		l.Log.Warn("sync failed, retrying", "controller", l.Name, "key", key, "attempt", l.Queue.NumRequeues(key)+1, "err", err)
 		l.Queue.AddRateLimited(key)
 	default:
-		l.Log.Warn("sync failed, giving up until the object changes", "controller", l.Name, "key", key, "err", err)
+		l.Log.Warn("sync failed, giving up until the object changes", "controller", l.Name, "key", key, "attempts", l.Queue.NumRequeues(key)+1, "err", err)
 		l.Queue.Forget(key)
 	}
 	if d := time.Since(start); d > time.Second {

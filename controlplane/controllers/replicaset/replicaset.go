@@ -53,16 +53,16 @@ type Controller struct {
 }
 
 // NewReplicaSets makes the controller of apps/v1 ReplicaSets.
-func NewReplicaSets(client kubernetes.Interface, rsInformer appsinformers.ReplicaSetInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+func NewReplicaSets(client kubernetes.Interface, rsInformer appsinformers.ReplicaSetInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	return newController(replicaSets(client, rsInformer), client, pods, recorder, log)
 }
 
 // NewReplicationControllers makes the controller of core/v1 ReplicationControllers.
-func NewReplicationControllers(client kubernetes.Interface, rcInformer coreinformers.ReplicationControllerInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+func NewReplicationControllers(client kubernetes.Interface, rcInformer coreinformers.ReplicationControllerInformer, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	return newController(replicationControllers(client, rcInformer), client, pods, recorder, log)
 }
 
-func newController(k kind, client kubernetes.Interface, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+func newController(k kind, client kubernetes.Interface, pods coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		kind: k, client: client, pods: pods.Lister(),
 		control:      podcontrol.Control{Client: client, Recorder: recorder},
@@ -72,7 +72,7 @@ func newController(k kind, client kubernetes.Interface, pods coreinformers.PodIn
 		log:          log.With("controller", k.name),
 		now:          time.Now,
 	}
-	_, _ = k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { reconcile.Enqueue(c.queue, obj) },
 		UpdateFunc: func(_, obj any) { reconcile.Enqueue(c.queue, obj) },
 		DeleteFunc: func(obj any) {
@@ -81,13 +81,17 @@ func newController(k kind, client kubernetes.Interface, pods coreinformers.PodIn
 				c.queue.Add(key)
 			}
 		},
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	}); err != nil {
+		return nil, fmt.Errorf("add %s event handler: %w", k.name, err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
 		DeleteFunc: c.deletePod,
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

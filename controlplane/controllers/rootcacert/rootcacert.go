@@ -37,26 +37,27 @@ type Controller struct {
 }
 
 // New makes the controller publishing caPEM.
-func New(client kubernetes.Interface, caPEM []byte, namespaces coreinformers.NamespaceInformer, configMaps coreinformers.ConfigMapInformer, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, caPEM []byte, namespaces coreinformers.NamespaceInformer, configMaps coreinformers.ConfigMapInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, caPEM: string(caPEM), namespaces: namespaces.Lister(), configMaps: configMaps.Lister(),
 		synced: []cache.InformerSynced{namespaces.Informer().HasSynced, configMaps.Informer().HasSynced},
 		queue:  reconcile.NewQueue("rootcacert"), log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
+	if _, err := namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add namespace event handler: %w", err)
+	}
 	onConfigMap := func(obj any) {
-		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
-		}
-		if cm, ok := obj.(*corev1.ConfigMap); ok && cm.Name == Name {
+		if cm, ok := reconcile.Unwrap(obj).(*corev1.ConfigMap); ok && cm.Name == Name {
 			c.queue.Add(cm.Namespace)
 		}
 	}
-	_, _ = configMaps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := configMaps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) { onConfigMap(obj) },
 		DeleteFunc: onConfigMap,
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add configmap event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

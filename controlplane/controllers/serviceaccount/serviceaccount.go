@@ -33,24 +33,25 @@ type Controller struct {
 }
 
 // New makes the controller.
-func New(client kubernetes.Interface, namespaces coreinformers.NamespaceInformer, accounts coreinformers.ServiceAccountInformer, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, namespaces coreinformers.NamespaceInformer, accounts coreinformers.ServiceAccountInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, namespaces: namespaces.Lister(), accounts: accounts.Lister(),
 		synced: []cache.InformerSynced{namespaces.Informer().HasSynced, accounts.Informer().HasSynced},
 		queue:  reconcile.NewQueue("serviceaccount"), log: log,
 	}
-	_, _ = namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = accounts.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := namespaces.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add namespace event handler: %w", err)
+	}
+	if _, err := accounts.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if sa, ok := obj.(*corev1.ServiceAccount); ok && sa.Name == Default {
+			if sa, ok := reconcile.Unwrap(obj).(*corev1.ServiceAccount); ok && sa.Name == Default {
 				c.queue.Add(sa.Namespace)
 			}
 		},
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add serviceaccount event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

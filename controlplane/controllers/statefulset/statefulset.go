@@ -58,7 +58,7 @@ type Controller struct {
 // New makes the controller.
 func New(client kubernetes.Interface, sets appsinformers.StatefulSetInformer, pods coreinformers.PodInformer,
 	claims coreinformers.PersistentVolumeClaimInformer, revisions appsinformers.ControllerRevisionInformer,
-	recorder record.EventRecorder, log *slog.Logger) *Controller {
+	recorder record.EventRecorder, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, sets: sets.Lister(), pods: pods.Lister(), claims: claims.Lister(), revisions: revisions.Lister(),
 		synced: []cache.InformerSynced{sets.Informer().HasSynced, pods.Informer().HasSynced,
@@ -66,12 +66,16 @@ func New(client kubernetes.Interface, sets appsinformers.StatefulSetInformer, po
 		queue:    reconcile.NewQueue("statefulset"),
 		recorder: recorder, history: history.Control{Client: client}, now: time.Now, log: log,
 	}
-	_, _ = sets.Informer().AddEventHandler(reconcile.Handler(c.queue))
-	_, _ = pods.Informer().AddEventHandler(reconcile.OnChange(c.podChanged))
-	_, _ = revisions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: c.ownedChanged,
-	})
-	return c
+	if _, err := sets.Informer().AddEventHandler(reconcile.Handler(c.queue)); err != nil {
+		return nil, fmt.Errorf("add statefulset event handler: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(reconcile.OnChange(c.podChanged)); err != nil {
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	if _, err := revisions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.ownedChanged}); err != nil {
+		return nil, fmt.Errorf("add controllerrevision event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run syncs StatefulSets until ctx ends.

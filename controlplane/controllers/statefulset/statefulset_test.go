@@ -87,9 +87,12 @@ func actions(t *testing.T, set *appsv1.StatefulSet, pods []*corev1.Pod) []string
 		}
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
+	c, err := New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
 		factory.Core().V1().PersistentVolumeClaims(), factory.Apps().V1().ControllerRevisions(),
 		record.NewFakeRecorder(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	_ = factory.Apps().V1().StatefulSets().Informer().GetIndexer().Add(set)
 	for _, p := range pods {
 		_ = factory.Core().V1().Pods().Informer().GetIndexer().Add(p)

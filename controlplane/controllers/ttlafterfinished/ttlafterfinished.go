@@ -34,7 +34,7 @@ type Controller struct {
 }
 
 // New makes the controller.
-func New(client kubernetes.Interface, jobs batchinformers.JobInformer, log *slog.Logger) *Controller {
+func New(client kubernetes.Interface, jobs batchinformers.JobInformer, log *slog.Logger) (*Controller, error) {
 	c := &Controller{
 		client: client, jobs: jobs.Lister(),
 		synced: []cache.InformerSynced{jobs.Informer().HasSynced},
@@ -45,11 +45,13 @@ func New(client kubernetes.Interface, jobs batchinformers.JobInformer, log *slog
 			reconcile.Enqueue(c.queue, j)
 		}
 	}
-	_, _ = jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
-	})
-	return c
+	}); err != nil {
+		return nil, fmt.Errorf("add job event handler: %w", err)
+	}
+	return c, nil
 }
 
 // Run runs workers until ctx ends.

@@ -49,13 +49,16 @@ func TestExpiry(t *testing.T) {
 				return false, nil, nil
 			})
 			factory := informers.NewSharedInformerFactory(client, 0)
-			c := New(client, factory.Batch().V1().Jobs(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			c, err := New(client, factory.Batch().V1().Jobs(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
 			c.now = func() time.Time { return finishedAt.Add(tt.after) }
 			_ = factory.Batch().V1().Jobs().Informer().GetStore().Add(tt.job)
 			if err := c.sync(context.Background(), "default/j"); err != nil {
 				t.Fatal(err)
 			}
-			_, err := client.BatchV1().Jobs("default").Get(context.Background(), "j", metav1.GetOptions{})
+			_, err = client.BatchV1().Jobs("default").Get(context.Background(), "j", metav1.GetOptions{})
 			if deleted := apierrors.IsNotFound(err); deleted != tt.wantDeleted {
 				t.Fatalf("deleted = %v, want %v", deleted, tt.wantDeleted)
 			}
