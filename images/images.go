@@ -12,10 +12,12 @@ package images
 //
 // The image is FROM scratch: entrypoint ["/pause"], no arguments, user 65535:65535. It
 // sleeps until SIGTERM or SIGINT, then exits 0 at once; as PID 1 it reaps the zombies
-// re-parented to it.
+// re-parented to it. `pause -publish-volume DIR` swaps a volume to the generation
+// directory DIR the agent wrote (kubelet's atomic writer layout) and exits; the agent
+// runs it as root in the pause container.
 const (
-	PauseVersion = "1.0.0"
-	PauseImage   = "kindlike/pause:1.0.0"
+	PauseVersion = "1.2.0"
+	PauseImage   = "kindlike/pause:1.2.0"
 )
 
 // The demo web app: kindlike's own build of a service that answers like the

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -136,24 +135,25 @@ func (a *agent) ensureVolumes(ctx context.Context, pod *corev1.Pod, vols []volum
 
 // writeContents fills the pod's configMap, secret, downward API and projected
 // volumes through its pause container, and makes what its hostPath volumes ask for;
-// content that did not change since the last write is not written again.
-func (a *agent) writeContents(ctx context.Context, pod *corev1.Pod, sandbox *runtime.Container, vols []volumes.Volume, st *podState) error {
+// content that did not change since the last write is not written again. fresh says
+// the sandbox was just made. A volume the pod's containers already see keeps its
+// content when new content cannot be read or written: a FailedMount event says why,
+// and a later sync tries again.
+func (a *agent) writeContents(ctx context.Context, pod *corev1.Pod, sandbox *runtime.Container, fresh bool, vols []volumes.Volume, st *podState) error {
+	failed := false
 	for _, v := range vols {
 		switch v.Kind {
 		case volumes.Projected:
-			files, err := volumes.Read(ctx, a.source, pod, v.Spec)
-			if err != nil {
-				a.mountFailed(pod, st, err.Error())
-				return err
-			}
-			written := sandbox.ID + "/" + files.Hash()
-			if st.contents[v.Name] == written {
+			seen, err := a.writeProjected(ctx, pod, sandbox, fresh, v, st)
+			if err == nil {
 				continue
 			}
-			if err := a.rt.WriteFiles(ctx, sandbox.ID, runtime.VolumeRoot+"/"+v.Name, files.Layout(time.Now())); err != nil {
-				return fmt.Errorf("write volume %s: %w", v.Name, err)
+			a.mountFailed(pod, st, err.Error())
+			if !seen {
+				return err
 			}
-			st.contents[v.Name] = written
+			a.log.Warn("volume not updated; the pod keeps its files", "pod", pod.Namespace+"/"+pod.Name, "volume", v.Name, "err", err)
+			failed = true
 		case volumes.HostPath:
 			if st.contents[v.Name] == sandbox.ID {
 				continue
@@ -165,7 +165,9 @@ func (a *agent) writeContents(ctx context.Context, pod *corev1.Pod, sandbox *run
 			st.contents[v.Name] = sandbox.ID
 		}
 	}
-	st.mountErr = ""
+	if !failed {
+		st.mountErr = ""
+	}
 	return nil
 }
 

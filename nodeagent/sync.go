@@ -28,6 +28,10 @@ type podState struct {
 	contents map[string]string
 	// mountErr is why the pod's volumes could not be set up.
 	mountErr string
+	// frozenConfigMaps and frozenSecrets are the immutable ones the pod's volumes
+	// read, by name: what the pod keeps whatever becomes of them (see podSource).
+	frozenConfigMaps map[string]*corev1.ConfigMap
+	frozenSecrets    map[string]*corev1.Secret
 	// logTails caches the termination messages read from logs, per container.
 	logTails map[string]string
 	// deadlineExceeded is set once the pod ran longer than activeDeadlineSeconds.
@@ -222,7 +226,7 @@ func (a *agent) ensureSandbox(ctx context.Context, pod *corev1.Pod, pc podContai
 	}
 	sb := pc.sandbox()
 	if sb != nil && sb.Running() {
-		if err := a.writeContents(ctx, pod, sb, vols, st); err != nil {
+		if err := a.writeContents(ctx, pod, sb, false, vols, st); err != nil {
 			return nil, err
 		}
 		return sb, nil
@@ -281,7 +285,7 @@ func (a *agent) ensureSandbox(ctx context.Context, pod *corev1.Pod, pc podContai
 		return nil, err
 	}
 	clear(st.contents)
-	if err := a.writeContents(ctx, pod, &created, vols, st); err != nil {
+	if err := a.writeContents(ctx, pod, &created, true, vols, st); err != nil {
 		return nil, err
 	}
 	return &created, nil

@@ -3,6 +3,10 @@
 // SIGTERM or SIGINT, then exits 0 at once, so deleting a pod never waits out a grace
 // period on it. Running as PID 1, it reaps the zombies re-parented to it, as an init
 // must.
+//
+// `pause -publish-volume DIR` is the other job it has: the node agent runs it in the
+// pod's pause container to swap a configMap, secret, downward API or projected
+// volume to new content atomically (see publish).
 package main
 
 import (
@@ -18,9 +22,17 @@ import (
 
 func main() {
 	version := flag.Bool("version", false, "print the version and exit")
+	generation := flag.String("publish-volume", "", "make this newly written generation directory of a volume its content (the node agent's atomic update), and exit")
 	flag.Parse()
 	if *version {
 		fmt.Println("kindlike pause", images.PauseVersion)
+		return
+	}
+	if *generation != "" {
+		if err := publish(*generation); err != nil {
+			fmt.Fprintln(os.Stderr, "pause: publish volume:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if os.Getpid() != 1 {

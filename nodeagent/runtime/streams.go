@@ -63,8 +63,13 @@ type Streams struct {
 // Exec runs cmd in a running container with the streams given, and returns its
 // exit code.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) (int, error) {
+	return r.exec(ctx, id, "", cmd, s)
+}
+
+// exec runs cmd as user (empty: the container's own).
+func (r *Runtime) exec(ctx context.Context, id, user string, cmd []string, s Streams) (int, error) {
 	created, err := r.docker.ContainerExecCreate(ctx, id, container.ExecOptions{
-		Cmd: cmd, Tty: s.TTY, AttachStdin: s.Stdin != nil, AttachStdout: s.Stdout != nil, AttachStderr: s.Stderr != nil,
+		User: user, Cmd: cmd, Tty: s.TTY, AttachStdin: s.Stdin != nil, AttachStdout: s.Stdout != nil, AttachStderr: s.Stderr != nil,
 	})
 	if err != nil {
 		return -1, err
@@ -205,13 +210,18 @@ const maxExecOutput = 10 * 1024
 
 // ExecSync runs cmd in a container to completion or timeout, for probes and hooks.
 func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
+	return r.execAs(ctx, id, "", cmd, timeout)
+}
+
+// execAs is ExecSync as user (empty: the container's own).
+func (r *Runtime) execAs(ctx context.Context, id, user string, cmd []string, timeout time.Duration) (ExecResult, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	var out capped
-	code, err := r.Exec(ctx, id, cmd, Streams{Stdout: &out, Stderr: &out})
+	code, err := r.exec(ctx, id, user, cmd, Streams{Stdout: &out, Stderr: &out})
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return ExecResult{ExitCode: -1, Output: out.Bytes()}, fmt.Errorf("command %q timed out: %w", cmd, context.DeadlineExceeded)

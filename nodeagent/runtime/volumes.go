@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -188,6 +189,8 @@ type PathInfo struct {
 	Exists bool
 	Dir    bool
 	Mode   uint32
+	// LinkTarget is where a symbolic link leads, resolved in the container.
+	LinkTarget string
 }
 
 // StatPath looks at a path in a container (running or merely created).
@@ -199,5 +202,29 @@ func (r *Runtime) StatPath(ctx context.Context, containerID, p string) (PathInfo
 	if err != nil {
 		return PathInfo{}, err
 	}
-	return PathInfo{Exists: true, Dir: st.Mode.IsDir(), Mode: uint32(st.Mode)}, nil
+	return PathInfo{Exists: true, Dir: st.Mode.IsDir(), Mode: uint32(st.Mode), LinkTarget: st.LinkTarget}, nil
+}
+
+// ErrNoPublisher says a sandbox's pause image cannot publish volumes (one older than
+// images.PauseImage, or a stand-in).
+var ErrNoPublisher = errors.New("the pause image cannot publish volumes")
+
+// PublishVolume makes generation, a directory just written beside a volume's current
+// content in a running sandbox, the volume's content in one atomic swap: the pause
+// image's `pause -publish-volume`, run as root in the sandbox (see images/pause).
+func (r *Runtime) PublishVolume(ctx context.Context, sandboxID, generation string) error {
+	cmd := []string{"/pause", "-publish-volume", generation}
+	res, err := r.execAs(ctx, sandboxID, "0:0", cmd, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", generation, err)
+	}
+	out := strings.TrimSpace(string(res.Output))
+	switch {
+	case res.ExitCode == 0:
+		return nil
+	// No /pause (126, 127), or one that does not know the flag (the flag package's 2).
+	case res.ExitCode == 126 || res.ExitCode == 127 || (res.ExitCode == 2 && strings.Contains(out, "flag provided but not defined")):
+		return fmt.Errorf("%w: %s", ErrNoPublisher, out)
+	}
+	return fmt.Errorf("publish %s: exit %d: %s", generation, res.ExitCode, out)
 }

@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,21 +136,46 @@ func Read(ctx context.Context, src Source, pod *corev1.Pod, v corev1.Volume) (Fi
 // Hash identifies the content, so unchanged content is not written again.
 func (c Files) Hash() string {
 	h := sha256.New()
-	for _, f := range c.Layout(time.Time{}) {
+	for _, f := range c.layout("..ts") {
 		fmt.Fprintf(h, "%s\x00%o\x00%d\x00%s\x00%d\x00", f.Path, f.Mode, f.GID, f.Link, len(f.Data))
 		h.Write(f.Data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Layout lays the files out as kubelet's atomic writer does: in a directory named
-// for the time of writing, "..data" linking to it, and every top-level name linking
-// through "..data"; an update writes a new directory and swaps the links.
+// Generation names the directory that holds this content when written at now, as
+// kubelet's atomic writer names it: "..", the time, a dot and a number; here the
+// number comes from the content, so the agent can tell whether a volume already
+// shows it (after a restart of its own, say) from the name "..data" links to.
+func (c Files) Generation(now time.Time) string {
+	return now.UTC().Format("..2006_01_02_15_04_05.") + c.tag()
+}
+
+// In says whether the generation directory gen holds this content.
+func (c Files) In(gen string) bool {
+	return strings.HasPrefix(gen, "..") && strings.HasSuffix(gen, "."+c.tag())
+}
+
+func (c Files) tag() string {
+	n, _ := strconv.ParseUint(c.Hash()[:8], 16, 32)
+	return fmt.Sprintf("%09d", n%1_000_000_000)
+}
+
+// Layout lays the files out as kubelet's atomic writer does: in a generation
+// directory (see Generation), "..data" linking to it, and every top-level name
+// linking through "..data". The first write copies it all; an update copies only
+// the new generation (Content) and has the pause container swap "..data" to it.
 func (c Files) Layout(now time.Time) []runtime.File {
-	ts := "..ts"
-	if !now.IsZero() {
-		ts = now.UTC().Format("..2006_01_02_15_04_05.000000000")
-	}
+	return c.layout(c.Generation(now))
+}
+
+// Content is the generation directory of Layout and the files in it.
+func (c Files) Content(now time.Time) []runtime.File {
+	gen := c.Generation(now)
+	return slices.DeleteFunc(c.layout(gen), func(f runtime.File) bool { return f.Path != gen && !strings.HasPrefix(f.Path, gen+"/") })
+}
+
+func (c Files) layout(ts string) []runtime.File {
 	gid := c.gid
 	names := make([]string, 0, len(c.files))
 	for p := range c.files {

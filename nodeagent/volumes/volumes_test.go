@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if got := layout(files.Layout(time.Time{})); got != tc.want {
+		if got := strings.ReplaceAll(layout(files.Layout(time.Time{})), files.Generation(time.Time{}), "..ts"); got != tc.want {
 			t.Errorf("%s:\n%s\nwant\n%s", tc.name, got, tc.want)
 		}
 	}
@@ -118,15 +119,27 @@ func TestLayoutTimestampAndHash(t *testing.T) {
 	if a.Hash() != b.Hash() {
 		t.Error("same content, different hashes")
 	}
-	files := a.Layout(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
-	if files[0].Path != "..2026_01_02_03_04_05.000006000" {
-		t.Errorf("timestamped directory %q", files[0].Path)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	files := a.Layout(now)
+	gen := files[0].Path
+	if !regexp.MustCompile(`^\.\.2026_01_02_03_04_05\.[0-9]{9}$`).MatchString(gen) || gen != a.Generation(now) {
+		t.Errorf("generation directory %q, want ..<time>.<9 digits> as kubelet names it", gen)
+	}
+	if !a.In(gen) || !a.In(a.Generation(now.Add(time.Hour))) {
+		t.Errorf("the content is not recognised in its generation directory %q", gen)
+	}
+	// An update copies the generation alone; the pause container swaps the links.
+	if got, want := layout(a.Content(now)), gen+"/\n"+gen+"/user 644 =admin\n"; got != want {
+		t.Errorf("content:\n%s\nwant\n%s", got, want)
 	}
 	grouped := *pod
 	grouped.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(2000))}
 	c, _ := Read(context.Background(), src, &grouped, v)
 	if c.Hash() == a.Hash() {
 		t.Error("fsGroup does not change the hash")
+	}
+	if c.In(gen) {
+		t.Errorf("other content recognised in %s", gen)
 	}
 	for _, f := range c.Layout(time.Time{}) {
 		if f.Link == "" && f.GID != 2000 {
