@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kindlike/kindlike/cluster/loadbalancer"
@@ -383,6 +385,7 @@ func nodeConfig(clusterName string, n plannedNode, timing config.Timing, endpoin
 // volume, the Docker socket for its pods, and on control planes the API published on
 // the host (on a port of the engine's choosing, unless the caller fixes it).
 func (c *credentials) nodeSpec(nc config.Node, image string, ip netip.Addr, lbName string) (NodeSpec, error) {
+	nc.Image = image
 	b, err := yaml.Marshal(nc)
 	if err != nil {
 		return NodeSpec{}, err
@@ -401,6 +404,7 @@ func (c *credentials) nodeSpec(nc config.Node, image string, ip netip.Addr, lbNa
 		IP:           ip,
 		PublishAPI:   nc.Role == config.RoleControlPlane,
 		StateVolume:  true,
+		Router:       true,
 		DockerSocket: true,
 		Files:        append(files, certs...),
 	}, nil
@@ -594,6 +598,37 @@ func waitReady(ctx context.Context, p Provider, prog Progress, clusterName strin
 	})
 	if err != nil {
 		return waitError("nodes are not Ready", err, wait)
+	}
+	prog.End(true)
+	return waitAddons(ctx, p, prog, clusterName, cs, nodes, wait)
+}
+
+// waitAddons waits for what makes Services work: a kube-proxy Ready on every node and
+// a CoreDNS replica Ready behind kube-dns.
+func waitAddons(ctx context.Context, p Provider, prog Progress, clusterName string, cs kubernetes.Interface, nodes []string, wait time.Duration) error {
+	step := func(proxies, dns int) string {
+		return fmt.Sprintf("waiting for kube-proxy (%d/%d) and CoreDNS (%d/1)", proxies, len(nodes), min(dns, 1))
+	}
+	prog.Start(step(0, 0))
+	err := poll(ctx, 500*time.Millisecond, func(ctx context.Context) error {
+		if err := checkRunning(ctx, p, clusterName, nodes); err != nil {
+			return stopUnlessDone(ctx, err)
+		}
+		var proxies, dns int
+		if ds, err := cs.AppsV1().DaemonSets(metav1.NamespaceSystem).Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil {
+			proxies = int(ds.Status.NumberReady)
+		}
+		if d, err := cs.AppsV1().Deployments(metav1.NamespaceSystem).Get(ctx, "coredns", metav1.GetOptions{}); err == nil {
+			dns = int(d.Status.ReadyReplicas)
+		}
+		prog.Update(step(proxies, dns))
+		if proxies < len(nodes) || dns < 1 {
+			return fmt.Errorf("kube-proxy Ready on %d of %d nodes, CoreDNS replicas Ready %d: see `kubectl get pods -n kube-system`", proxies, len(nodes), dns)
+		}
+		return nil
+	})
+	if err != nil {
+		return waitError("the cluster's add-ons are not Ready", err, wait)
 	}
 	prog.End(true)
 	return nil

@@ -90,6 +90,9 @@ type NodeSpec struct {
 	APIHostPort int
 	// StateVolume mounts a labelled volume named Name at config.NodeStateDir.
 	StateVolume bool
+	// Router lets the node forward its pods' traffic and program packet rules
+	// (kube-proxy): IP forwarding on, CAP_NET_ADMIN.
+	Router bool
 	// DockerSocket mounts the engine's socket, for agents that run pods beside the node.
 	DockerSocket bool
 	// Files are copied in before the container first starts.

@@ -40,9 +40,12 @@ type Node struct {
 	ControlPlane *ControlPlaneMember `json:"controlPlane,omitempty"`
 	// APIServer is the URL the agent reaches the API at, e.g.
 	// https://kindlike-external-load-balancer:6443.
-	APIServer string            `json:"apiServer"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Taints    []Taint           `json:"taints,omitempty"`
+	APIServer string `json:"apiServer"`
+	// Image is the node image the node runs; the cluster's add-ons (kube-proxy,
+	// CoreDNS) run its kindlike binary too.
+	Image  string            `json:"image,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Taints []Taint           `json:"taints,omitempty"`
 	// Capacity overrides the host's, e.g. {"cpu": "2", "memory": "4Gi", "pods": "110"}.
 	Capacity map[string]string `json:"capacity,omitempty"`
 	Timing   Timing            `json:"timing"`

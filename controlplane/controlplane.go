@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kindlike/kindlike/controlplane/addons"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,6 +73,9 @@ type Config struct {
 	// kubernetes Service's endpoints list. Empty: the API's listen address when it
 	// names one, else this machine's address in Network.Subnet.
 	AdvertiseAddress string
+	// Addons are the kube-system workloads the leader keeps (kube-proxy, CoreDNS);
+	// without an image, none.
+	Addons addons.Config
 	// Raft timings; zero values take the store's defaults.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	Logger                                                *slog.Logger

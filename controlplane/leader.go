@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kindlike/kindlike/controlplane/addons"
 	"net/netip"
 	"sync"
 	"time"
@@ -69,6 +70,17 @@ func (cp *ControlPlane) lead(ctx context.Context) {
 	if err := persistentvolume.EnsureDefaultClass(ctx, client); err != nil {
 		log.Error("creating the default storage class", "err", err)
 	}
+	addonsCfg := cp.cfg.Addons
+	addonsCfg.Network = cp.cfg.Network
+	wgAddons := sync.WaitGroup{}
+	wgAddons.Add(1)
+	go func() {
+		defer wgAddons.Done()
+		if err := addons.Ensure(ctx, client, addonsCfg, log); err != nil && ctx.Err() == nil {
+			log.Error("add-ons", "err", err)
+		}
+	}()
+	defer wgAddons.Wait()
 
 	factory := informers.NewSharedInformerFactory(client, 0)
 	metaFactory := metadatainformer.NewSharedInformerFactory(meta, 0)

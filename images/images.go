@@ -14,10 +14,12 @@ package images
 // sleeps until SIGTERM or SIGINT, then exits 0 at once; as PID 1 it reaps the zombies
 // re-parented to it. `pause -publish-volume DIR` swaps a volume to the generation
 // directory DIR the agent wrote (kubelet's atomic writer layout) and exits; the agent
-// runs it as root in the pause container.
+// runs it as root in the pause container. `pause -gateway IP` (the agent starts every
+// pod's pause container so, as root with CAP_NET_ADMIN) first routes the pod's
+// traffic through its node.
 const (
-	PauseVersion = "1.2.0"
-	PauseImage   = "kindlike/pause:1.2.0"
+	PauseVersion = "1.3.0"
+	PauseImage   = "kindlike/pause:1.3.0"
 )
 
 // The demo web app: kindlike's own build of a service that answers like the

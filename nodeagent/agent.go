@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -66,6 +67,14 @@ type Config struct {
 	// resolve through Docker's own DNS.
 	ClusterDNS    []string
 	ClusterDomain string
+	// RoutePods makes each pod's node its default route, as on a real cluster where
+	// the node routes its pods' traffic: Service addresses are translated by the
+	// node's kube-proxy rules, and nothing for them reaches the host's routing.
+	RoutePods bool
+	// StateDir is the node's state volume as the agent sees it, and StateVolume that
+	// volume's Docker name (defaults config.NodeStateDir and the node's name): pods'
+	// resolv.conf files are written there and bound into their containers.
+	StateDir, StateVolume string
 	// SyncInterval is how often every pod is looked at even when nothing signalled a
 	// change (default 10s).
 	SyncInterval time.Duration
@@ -87,6 +96,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
+	}
+	if c.StateDir == "" {
+		c.StateDir = config.NodeStateDir
+	}
+	if c.StateVolume == "" {
+		c.StateVolume = c.Node.Name
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = 10 * time.Second
@@ -117,6 +132,8 @@ type agent struct {
 	// address is the node's InternalIP; port the agent's serving port.
 	address string
 	port    int
+	// stateMP is the engine's path of the node's state volume.
+	stateMP string
 	// nodeCtr is the node's container as last inspected.
 	nodeCtr runtime.NodeContainer
 	// states holds what the agent remembers of each pod between syncs.
@@ -125,6 +142,7 @@ type agent struct {
 	rt       *runtime.Runtime
 	pods     cache.SharedIndexInformer
 	source   *apiSource
+	services corelisters.ServiceLister
 	recorder record.EventRecorder
 	workers  *podWorkers
 	probes   *probes.Manager

@@ -53,6 +53,9 @@ func (a *agent) sandboxSpec(pod *corev1.Pod, attempt int, node runtime.NodeConta
 		s.Domainname = fmt.Sprintf("%s.%s.svc.%s", pod.Spec.Subdomain, pod.Namespace, a.cfg.ClusterDomain)
 	}
 	s.DNS = a.podDNS(pod)
+	if a.cfg.RoutePods {
+		s.Gateway = node.IP
+	}
 	for _, h := range pod.Spec.HostAliases {
 		for _, name := range h.Hostnames {
 			s.ExtraHosts = append(s.ExtraHosts, name+":"+h.IP)
@@ -75,6 +78,11 @@ func (a *agent) podDNS(pod *corev1.Pod) runtime.DNS {
 	policy := pod.Spec.DNSPolicy
 	if policy == "" {
 		policy = corev1.DNSClusterFirst
+	}
+	if policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork {
+		// As kubelet: a host-network pod resolves as its node does unless it asks for
+		// ClusterFirstWithHostNet.
+		policy = corev1.DNSDefault
 	}
 	if (policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet) && len(a.cfg.ClusterDNS) > 0 {
 		d.Servers = append(d.Servers, a.cfg.ClusterDNS...)
@@ -274,6 +282,13 @@ func (a *agent) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	mounts, err := a.containerMounts(ctx, pod, c, sandbox, env)
 	if err != nil {
 		return runtime.ContainerSpec{}, err
+	}
+	resolv, err := a.resolvConf(ctx, pod)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	if resolv != "" {
+		mounts = append(mounts, runtime.Mount{HostPath: resolv, Target: "/etc/resolv.conf", ReadOnly: true})
 	}
 	s.Mounts = mounts
 	return s, nil

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kindlike/kindlike/nodeagent/downward"
@@ -172,9 +175,71 @@ func (a *agent) envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 	return "", false, nil
 }
 
-// serviceEnv is the Docker-links style variables of Services a pod sees; none until
-// the agent watches Services (a later step), so pods see only what they declare.
-func (a *agent) serviceEnv(*corev1.Pod) [][2]string { return nil }
+// serviceEnv is what kubelet gives every container of a pod about the Services that
+// existed when it started: the kubernetes Service of the default namespace always,
+// and, unless enableServiceLinks is false, every Service of the pod's own namespace
+// that has a ClusterIP, as {NAME}_SERVICE_HOST/_PORT and the Docker-links variables.
+// A pod started before a Service never sees it: environment never changes.
+func (a *agent) serviceEnv(pod *corev1.Pod) [][2]string {
+	if a.services == nil {
+		return nil
+	}
+	byName := map[string]*corev1.Service{}
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		list, _ := a.services.Services(pod.Namespace).List(labels.Everything())
+		for _, s := range list {
+			byName[s.Name] = s
+		}
+	}
+	if k, err := a.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+		byName[k.Name] = k
+	}
+	return serviceLinks(byName)
+}
+
+// serviceLinks are the variables of the Services given, by name, sorted so that a
+// pod's environment reads the same on every start.
+func serviceLinks(byName map[string]*corev1.Service) [][2]string {
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out [][2]string
+	for _, n := range names {
+		s := byName[n]
+		if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		prefix := strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+		ip := s.Spec.ClusterIP
+		first := s.Spec.Ports[0]
+		out = append(out, [2]string{prefix + "_SERVICE_HOST", ip}, [2]string{prefix + "_SERVICE_PORT", strconv.Itoa(int(first.Port))})
+		for _, p := range s.Spec.Ports {
+			if p.Name != "" {
+				out = append(out, [2]string{prefix + "_SERVICE_PORT_" + strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_")), strconv.Itoa(int(p.Port))})
+			}
+		}
+		proto := strings.ToLower(string(first.Protocol))
+		if proto == "" {
+			proto = "tcp"
+		}
+		out = append(out, [2]string{prefix + "_PORT", fmt.Sprintf("%s://%s:%d", proto, ip, first.Port)})
+		for _, p := range s.Spec.Ports {
+			pr := strings.ToLower(string(p.Protocol))
+			if pr == "" {
+				pr = "tcp"
+			}
+			base := fmt.Sprintf("%s_PORT_%d_%s", prefix, p.Port, strings.ToUpper(pr))
+			out = append(out,
+				[2]string{base, fmt.Sprintf("%s://%s:%d", pr, ip, p.Port)},
+				[2]string{base + "_PROTO", pr},
+				[2]string{base + "_PORT", strconv.Itoa(int(p.Port))},
+				[2]string{base + "_ADDR", ip})
+		}
+	}
+	return out
+}
 
 // expand replaces $(NAME) by NAME's value where lookup knows it, and $$ by $, leaving
 // everything else as written: Kubernetes' rules for env values, command and args.

@@ -71,6 +71,9 @@ func (a *agent) startInformers(ctx context.Context) error {
 	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: byNamespace, UpdateFunc: func(_, o any) { byNamespace(o) }, DeleteFunc: byNamespace}
 	// A claim bound lets the namespace's pods waiting for it mount it.
+	// Services give pods started after them their environment variables.
+	svcs := all.Core().V1().Services()
+	a.services = svcs.Lister()
 	claims, pvs := all.Core().V1().PersistentVolumeClaims(), all.Core().V1().PersistentVolumes()
 	a.source.claims, a.source.volumes = claims.Lister(), pvs.Lister()
 	for _, inf := range []cache.SharedIndexInformer{cms.Informer(), secrets.Informer(), claims.Informer()} {
@@ -87,7 +90,7 @@ func (a *agent) startInformers(ctx context.Context) error {
 	byNode.Start(ctx.Done())
 	all.Start(ctx.Done())
 	synced := []cache.InformerSynced{a.pods.HasSynced, cms.Informer().HasSynced, secrets.Informer().HasSynced,
-		claims.Informer().HasSynced, pvs.Informer().HasSynced}
+		claims.Informer().HasSynced, pvs.Informer().HasSynced, svcs.Informer().HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("watch pods of node %s: %w", a.node.Name, ctx.Err())
 	}

@@ -53,6 +53,17 @@ func (p *Provider) CreateNode(ctx context.Context, spec cluster.NodeSpec) error 
 		Init:          &init,
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 	}
+	if spec.Router {
+		// The node routes its pods' traffic, as a real node does: kube-proxy's rules
+		// (CAP_NET_ADMIN, in the node's own network namespace) turn Service addresses
+		// into pod addresses on the way. Redirects would teach pods to skip the node.
+		host.CapAdd = []string{"NET_ADMIN", "NET_RAW"}
+		host.Sysctls = map[string]string{
+			"net.ipv4.ip_forward":                  "1",
+			"net.ipv4.conf.all.send_redirects":     "0",
+			"net.ipv4.conf.default.send_redirects": "0",
+		}
+	}
 	if spec.PublishAPI {
 		hostPort := ""
 		if spec.APIHostPort != 0 {

@@ -118,6 +118,20 @@ func loadCerts(dir string, cfg *controlplane.Config) error {
 	return nil
 }
 
+// loadCA reads the cluster CA with its key, which control planes keep to sign the
+// add-ons' credentials.
+func loadCA(dir string) (*pki.CA, error) {
+	crt, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("read cluster CA: %w", err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+	if err != nil {
+		return nil, fmt.Errorf("read cluster CA key: %w", err)
+	}
+	return pki.ParseCA(crt, key)
+}
+
 func readTokens(path string) (map[string]apiserver.User, error) {
 	f, err := os.Open(path)
 	if err != nil {

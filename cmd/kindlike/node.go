@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kindlike/kindlike/controlplane/addons"
 	"log/slog"
 	"net"
 	"os"
@@ -72,7 +73,7 @@ func runNode(ctx context.Context, configPath string, log *slog.Logger) error {
 	// error, it is started again rather than taking the node (and its control-plane
 	// member) down with it.
 	for {
-		err := nodeagent.Run(ctx, nodeagent.Config{Node: n, API: api, Logger: log})
+		err := nodeagent.Run(ctx, agentOptions(n, api, log))
 		if ctx.Err() != nil {
 			break
 		}
@@ -109,6 +110,13 @@ func startControlPlane(n config.Node, log *slog.Logger) (*controlplane.ControlPl
 	if err := loadCerts(config.NodePKIDir, &cfg); err != nil {
 		return nil, err
 	}
+	if n.Image != "" {
+		ca, err := loadCA(config.NodePKIDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Addons = addons.Config{Image: n.Image, APIServer: n.APIServer, CA: ca, CACert: cfg.CA}
+	}
 	return controlplane.Start(cfg)
 }
 
@@ -127,6 +135,18 @@ func readNodeConfig(path string) (config.Node, error) {
 	n.Timing = n.Timing.WithDefaults(config.DemoTiming())
 	n.Network = n.Network.WithDefaults()
 	return n, nil
+}
+
+// agentOptions runs the agent as a node of the cluster's network: pods route through
+// their node and resolve through the cluster DNS Service.
+func agentOptions(n config.Node, api *rest.Config, log *slog.Logger) nodeagent.Config {
+	c := nodeagent.Config{Node: n, API: api, Logger: log, RoutePods: true, ClusterDomain: n.Network.ClusterDomain}
+	if dns, err := n.Network.ClusterDNS(); err == nil {
+		c.ClusterDNS = []string{dns.String()}
+	} else {
+		log.Warn("no cluster DNS address: pods resolve through Docker's DNS", "err", err)
+	}
+	return c
 }
 
 // agentConfig reaches the API as the node: client certificate system:node:<name>.

@@ -4,6 +4,9 @@
 // period on it. Running as PID 1, it reaps the zombies re-parented to it, as an init
 // must.
 //
+// `pause -gateway IP` first makes IP, the pod's node, the pod's default route (see
+// routeVia); it needs CAP_NET_ADMIN and root.
+//
 // `pause -publish-volume DIR` is the other job it has: the node agent runs it in the
 // pod's pause container to swap a configMap, secret, downward API or projected
 // volume to new content atomically (see publish).
@@ -23,6 +26,7 @@ import (
 func main() {
 	version := flag.Bool("version", false, "print the version and exit")
 	generation := flag.String("publish-volume", "", "make this newly written generation directory of a volume its content (the node agent's atomic update), and exit")
+	gateway := flag.String("gateway", "", "make this address (the pod's node) the default route of the pod's network before sleeping")
 	flag.Parse()
 	if *version {
 		fmt.Println("kindlike pause", images.PauseVersion)
@@ -34,6 +38,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *gateway != "" {
+		// Without its route the pod cannot reach Services: fail, so the agent
+		// reports it and tries again, rather than run a pod that half works.
+		if err := routeVia(*gateway); err != nil {
+			fmt.Fprintln(os.Stderr, "pause:", err)
+			os.Exit(1)
+		}
 	}
 	if os.Getpid() != 1 {
 		// Still useful (it holds the namespaces), but orphans go to another init.

@@ -77,6 +77,10 @@ type SandboxSpec struct {
 	// HostNetwork puts the pod in the node container's network namespace: the
 	// node's "host network".
 	HostNetwork bool
+	// Gateway, when set, is the pod's default route (its node's address): the pause
+	// container sets it as root with CAP_NET_ADMIN, which no other container of the
+	// pod gets.
+	Gateway string
 }
 
 // VolumeRoot is where the pause container mounts the pod's volumes, one directory
@@ -109,6 +113,11 @@ func (r *Runtime) CreateSandbox(ctx context.Context, s SandboxSpec) (Container, 
 		LogConfig: container.LogConfig{Type: "none"},
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.Node.Network: {}}}
+	if s.Gateway != "" && !s.HostNetwork {
+		cfg.Cmd = []string{"-gateway", s.Gateway}
+		cfg.User = "0"
+		host.CapAdd = []string{"NET_ADMIN"}
+	}
 	if s.HostNetwork {
 		host.NetworkMode = container.NetworkMode("container:" + s.Node.ID)
 		host.DNS, host.DNSSearch, host.DNSOptions, host.ExtraHosts, host.Sysctls = nil, nil, nil, nil, nil
