@@ -62,6 +62,7 @@ func (p *Provider) CreateNode(ctx context.Context, spec cluster.NodeSpec) error 
 			"net.ipv4.ip_forward":                  "1",
 			"net.ipv4.conf.all.send_redirects":     "0",
 			"net.ipv4.conf.default.send_redirects": "0",
+			"net.ipv4.conf.eth0.send_redirects":    "0",
 		}
 	}
 	if spec.PublishAPI {
