@@ -57,6 +57,10 @@ func (p programmer) apply(plan Plan) error {
 	if err != nil {
 		return fmt.Errorf("open nftables: %w", err)
 	}
+	remembered, err := p.affinityClients()
+	if err != nil {
+		return err
+	}
 	t := table()
 	// Adding first makes the delete valid when the table does not exist yet.
 	c.AddTable(t)
@@ -78,7 +82,7 @@ func (p programmer) apply(plan Plan) error {
 	sets := map[string]*nftables.Set{}
 	for _, s := range plan.Sets {
 		ns := &nftables.Set{Table: t, Name: s.Name, KeyType: nftables.TypeIPAddr, Dynamic: true, HasTimeout: true, Timeout: s.Timeout}
-		if err := c.AddSet(ns, nil); err != nil {
+		if err := c.AddSet(ns, remembered[s.Name]); err != nil {
 			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
 		sets[s.Name] = ns
@@ -96,6 +100,38 @@ func (p programmer) apply(plan Plan) error {
 		return fmt.Errorf("replace table ip %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// affinityClients reads the clients each affinity set remembers, with the time they
+// have left, so that rewriting the table does not make every client's next
+// connection pick an endpoint afresh. A client remembered between this read and the
+// commit is forgotten once: the price of rewriting the table whole.
+func (p programmer) affinityClients() (map[string][]nftables.SetElement, error) {
+	c, err := p.conn()
+	if err != nil {
+		return nil, fmt.Errorf("open nftables: %w", err)
+	}
+	t, err := c.ListTableOfFamily(TableName, nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, nil // no table yet: nothing remembered
+	}
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return nil, fmt.Errorf("read affinity sets: %w", err)
+	}
+	out := map[string][]nftables.SetElement{}
+	for _, s := range sets {
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("read affinity set %s: %w", s.Name, err)
+		}
+		for _, el := range els {
+			if el.Expires > 0 {
+				out[s.Name] = append(out[s.Name], nftables.SetElement{Key: el.Key, Timeout: el.Expires})
+			}
+		}
+	}
+	return out, nil
 }
 
 func native32(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
