@@ -60,6 +60,7 @@ func newRootCommand() *cobra.Command {
 		newNodeCommand(logger),
 		newControlPlaneCommand(logger),
 		newLoadBalancerCommand(logger),
+		newKubeProxyCommand(logger),
 	)
 	return root
 }
