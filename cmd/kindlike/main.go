@@ -56,6 +56,7 @@ func newRootCommand() *cobra.Command {
 		newBuildCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
+		newDNSCommand(logger),
 		// Hidden: what the containers run.
 		newNodeCommand(logger),
 		newControlPlaneCommand(logger),
