@@ -370,10 +370,12 @@ func nodeConfig(clusterName string, n plannedNode, timing config.Timing, endpoin
 		Name:       n.name,
 		Role:       n.role,
 		APIServer:  endpoint,
-		Labels:     n.cfg.Labels,
-		Taints:     n.cfg.Taints,
-		Capacity:   n.cfg.Capacity,
-		Timing:     timing,
+		// Add-on pods (kube-proxy, CoreDNS) reach the API as workers do.
+		ClusterAPIServer: endpoint,
+		Labels:           n.cfg.Labels,
+		Taints:           n.cfg.Taints,
+		Capacity:         n.cfg.Capacity,
+		Timing:           timing,
 	}
 	if n.role == config.RoleControlPlane {
 		nc.APIServer = hostServer(config.APIPort)

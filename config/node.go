@@ -41,6 +41,9 @@ type Node struct {
 	// APIServer is the URL the agent reaches the API at, e.g.
 	// https://kindlike-external-load-balancer:6443.
 	APIServer string `json:"apiServer"`
+	// ClusterAPIServer is the URL pods of the cluster's add-ons reach the API at from
+	// any node: the load balancer, or the single control plane.
+	ClusterAPIServer string `json:"clusterAPIServer,omitempty"`
 	// Image is the node image the node runs; the cluster's add-ons (kube-proxy,
 	// CoreDNS) run its kindlike binary too.
 	Image  string            `json:"image,omitempty"`

@@ -110,12 +110,12 @@ func startControlPlane(n config.Node, log *slog.Logger) (*controlplane.ControlPl
 	if err := loadCerts(config.NodePKIDir, &cfg); err != nil {
 		return nil, err
 	}
-	if n.Image != "" {
+	if n.Image != "" && n.ClusterAPIServer != "" {
 		ca, err := loadCA(config.NodePKIDir)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Addons = addons.Config{Image: n.Image, APIServer: n.APIServer, CA: ca, CACert: cfg.CA}
+		cfg.Addons = addons.Config{Image: n.Image, APIServer: n.ClusterAPIServer, CA: ca, CACert: cfg.CA}
 	}
 	return controlplane.Start(cfg)
 }

@@ -244,15 +244,13 @@ func coreDNSDeployment(cfg Config) *appsv1.Deployment {
 						{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
 						{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule},
 					},
-					// Two replicas on two nodes, so losing one node keeps names resolving.
-					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-							Weight: 100,
-							PodAffinityTerm: corev1.PodAffinityTerm{
-								LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
-								TopologyKey:   corev1.LabelHostname,
-							},
-						}},
+					// Two replicas on two nodes, so losing one node keeps names
+					// resolving: at cluster start, the second waits for a second node
+					// rather than join the first on the only node Ready yet.
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+						WhenUnsatisfiable: corev1.DoNotSchedule,
+						LabelSelector:     &metav1.LabelSelector{MatchLabels: labels},
 					}},
 					Containers: []corev1.Container{{
 						Name:            CoreDNS,
