@@ -462,3 +462,38 @@ func TestOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStops checks that Run returns when its context ends, even before it served,
+// and fails at once on a taken port.
+func TestRunStops(t *testing.T) {
+	taken := start(t, fake.NewClientset(), "127.0.0.1:9")
+	tests := []struct {
+		name    string
+		listen  string
+		wantErr bool
+	}{
+		{name: "cancelled before start", listen: "127.0.0.1:0"},
+		{name: "port taken", listen: taken.Addr(), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(fake.NewClientset(), Options{Listen: tt.listen, HealthListen: "127.0.0.1:0",
+				ReadyListen: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			select {
+			case err := <-done:
+				if (err != nil) != tt.wantErr {
+					t.Errorf("Run: %v, want error %v", err, tt.wantErr)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return")
+			}
+		})
+	}
+}
