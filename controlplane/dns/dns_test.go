@@ -297,12 +297,20 @@ func TestRecords(t *testing.T) {
 			if got := rdata(r.Answer); !slices.Equal(got, want) {
 				t.Errorf("answer %q, want %q", got, want)
 			}
+			// Records up to a CNAME are the zone's, owned by the name as asked; after
+			// it they are the target's, from wherever it lives.
 			for _, rr := range r.Answer {
-				if local && rr.Header().Rrtype != dns.TypeA && rr.Header().Name != tt.name {
+				if !local {
+					break
+				}
+				if rr.Header().Name != tt.name {
 					t.Errorf("owner %q, want the name as asked %q", rr.Header().Name, tt.name)
 				}
-				if local && rr.Header().Rrtype != dns.TypeA && rr.Header().Ttl != 5 {
+				if rr.Header().Ttl != 5 {
 					t.Errorf("TTL %d, want 5", rr.Header().Ttl)
+				}
+				if rr.Header().Rrtype == dns.TypeCNAME {
+					break
 				}
 			}
 			if tt.extra != nil {
