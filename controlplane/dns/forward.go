@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/miekg/dns"
@@ -10,6 +11,7 @@ import (
 type forwarder struct {
 	upstreams []string
 	timeout   time.Duration
+	log       *slog.Logger
 }
 
 // forward asks each upstream in turn until one answers, over UDP and again over TCP
@@ -26,7 +28,9 @@ func (f *forwarder) forward(req *dns.Msg) *dns.Msg {
 		if err == nil && r.Truncated {
 			r, _, err = tcp.Exchange(q, up)
 		}
-		if err != nil || r.Id != q.Id {
+		if err != nil {
+			// Debug only: a dead upstream would otherwise log once per query.
+			f.log.Debug("upstream did not answer", "upstream", up, "name", q.Question[0].Name, "err", err)
 			continue
 		}
 		r.Id = req.Id

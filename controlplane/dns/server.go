@@ -135,7 +135,7 @@ func New(client kubernetes.Interface, opts Options) (*Server, error) {
 		opts:  opts,
 		log:   opts.Logger,
 		zone:  z,
-		fwd:   &forwarder{upstreams: opts.Upstreams, timeout: opts.ForwardTimeout},
+		fwd:   &forwarder{upstreams: opts.Upstreams, timeout: opts.ForwardTimeout, log: opts.Logger},
 		bound: make(chan struct{}),
 	}
 	return s, nil
@@ -186,19 +186,23 @@ func (s *Server) Run(ctx context.Context) error {
 	handler := dns.HandlerFunc(s.ServeDNS)
 	udp := &dns.Server{PacketConn: l.udp, Handler: handler}
 	tcp := &dns.Server{Listener: l.tcp, Handler: handler}
+	var serving []*dns.Server // those started, which alone can be shut down
 	for _, srv := range []*dns.Server{udp, tcp} {
-		started := make(chan struct{})
+		started, done := make(chan struct{}), make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		g.Go(func() error {
+			defer close(done)
 			if err := srv.ActivateAndServe(); err != nil {
 				return fmt.Errorf("serve dns: %w", err)
 			}
 			return nil
 		})
-		// Shutdown of a server not yet started fails, and would leave it serving.
+		// Shutting down a server not yet started fails and leaves it to serve on, so
+		// wait until it serves, or failed to.
 		select {
 		case <-started:
-		case <-gctx.Done():
+			serving = append(serving, srv)
+		case <-done:
 		}
 	}
 
@@ -244,7 +248,7 @@ func (s *Server) Run(ctx context.Context) error {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		var errs []error
-		for _, srv := range []*dns.Server{udp, tcp} {
+		for _, srv := range serving {
 			errs = append(errs, srv.ShutdownContext(sctx))
 		}
 		for _, hs := range https {
