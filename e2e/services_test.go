@@ -25,7 +25,7 @@ import (
 func TestServices(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	c.create("--nodes", "2", "--wait", "4m")
+	c.create("--control-planes", "1", "--nodes", "2", "--wait", "4m")
 	scenarios, err := filepath.Abs("../configs/scenarios")
 	if err != nil {
 		t.Fatal(err)
@@ -105,9 +105,13 @@ func TestServices(t *testing.T) {
 	row := "student-" + c.name[len(c.name)-6:]
 	form := url.Values{"userName": {row}, "level": {"7"}}
 	body := form.Encode()
-	add := fmt.Sprintf(`printf 'POST /demo/ HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s' | nc %s 8080`, len(body), body, webIPs[0])
-	c.mustKubectl("exec", "probe", "--", "sh", "-c", add)
-	seen := c.mustKubectl("exec", "probe", "--", "sh", "-c", fmt.Sprintf(`printf 'GET /demo/ HTTP/1.0\r\n\r\n' | nc %s 8080`, webIPs[1]))
+	// nc's input stays open until the answer is in: Go's HTTP server cancels a
+	// request whose client half-closes.
+	add := fmt.Sprintf(`(printf 'POST /demo/ HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s'; sleep 3) | nc %s 8080`, len(body), body, webIPs[0])
+	if out := c.mustKubectl("exec", "probe", "--", "sh", "-c", add); !strings.Contains(out, "303 See Other") {
+		t.Errorf("POST /demo/ to %s: %s", webIPs[0], out)
+	}
+	seen := c.mustKubectl("exec", "probe", "--", "sh", "-c", fmt.Sprintf(`(printf 'GET /demo/ HTTP/1.0\r\n\r\n'; sleep 3) | nc %s 8080`, webIPs[1]))
 	if !strings.Contains(seen, row) {
 		t.Errorf("row %s added through %s not seen through %s:\n%s\n(first page from the host:\n%s)", row, webIPs[0], webIPs[1], seen, page)
 	}
@@ -150,16 +154,20 @@ func TestServices(t *testing.T) {
 	}
 	// Through the ClusterIP from a pod, by name.
 	matches(t, "hello by name from a pod",
-		c.mustKubectl("exec", "probe", "--", "sh", "-c", `printf 'GET /info HTTP/1.0\r\nHost: hello\r\n\r\n' | nc hello.default 80`), `"hostname"`)
+		c.mustKubectl("exec", "probe", "--", "sh", "-c", `(printf 'GET /info HTTP/1.0\r\nHost: hello\r\n\r\n'; sleep 2) | nc hello.default 80`), `"hostname"`)
 
 	// Readiness: a replica failing its probe gets no traffic.
 	c.mustKubectl("patch", "deployment", "hello", "--type=json", "-p",
 		`[{"op":"add","path":"/spec/template/spec/containers/0/readinessProbe","value":{"httpGet":{"path":"/health","port":9876},"periodSeconds":1,"failureThreshold":1}}]`)
 	c.mustKubectl("rollout", "status", "deploy/hello", "--timeout=3m")
-	pods := strings.Fields(c.mustKubectl("get", "pods", "-l", "app=hello", "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"))
-	if len(pods) == 0 {
-		t.Fatal("no hello pods")
-	}
+	var pods []string
+	eventually(t, time.Minute, "the old hello pods gone", func() error {
+		pods = c.podNames("default", "app=hello")
+		if len(pods) != 3 {
+			return fmt.Errorf("pods %q", pods)
+		}
+		return nil
+	})
 	sick := pods[0]
 	c.mustKubectl("exec", sick, "--", "/simple-service", "health", "fail")
 	c.waitFor(time.Minute, `(?m)^`+sick+`\s+0/1\s+Running\s`, "get", "pod", sick)
@@ -252,6 +260,8 @@ func TestServices(t *testing.T) {
 		}
 		return nil
 	})
+	// Every kube-proxy applies the change within a fraction of a second of the API.
+	time.Sleep(2 * time.Second)
 	for range 50 {
 		if _, err := infoHost(hello); err != nil {
 			t.Fatalf("with %s dead, a request through the control plane's NodePort failed: %v", victim, err)
@@ -261,7 +271,8 @@ func TestServices(t *testing.T) {
 
 // httpGet fetches url from the host.
 func httpGet(u string) (string, error) {
-	cl := http.Client{Timeout: 5 * time.Second}
+	// A new connection each time, so each request is balanced afresh.
+	cl := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := cl.Get(u)
 	if err != nil {
 		return "", err
