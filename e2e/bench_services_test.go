@@ -62,7 +62,7 @@ func BenchmarkServices(b *testing.B) {
 	}
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench-client", Labels: map[string]string{"bench": "client"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.31", Command: []string{"sleep", "3600"}}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.31", Command: []string{"sleep", "3600"}}}},
 	}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
