@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -20,7 +23,7 @@ import (
 // pod uses the host network), and with `rules` prints what it programmed there.
 func newKubeProxyCommand(logger func() *slog.Logger) *cobra.Command {
 	var (
-		kubeconfig, nodeName, nodeIP, serviceCIDR, lbRange, iface string
+		kubeconfig, nodeName, nodeIP, serviceCIDR, lbRange, iface, healthz string
 	)
 	cmd := &cobra.Command{
 		Use:   "kube-proxy",
@@ -55,6 +58,25 @@ func newKubeProxyCommand(logger func() *slog.Logger) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if healthz != "" {
+				// kube-proxy's /healthz: 200 once the rules are written, so the pod is
+				// Ready only when Services work on its node.
+				mux := http.NewServeMux()
+				mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+					if !p.Healthy() {
+						http.Error(w, "rules not written yet", http.StatusServiceUnavailable)
+						return
+					}
+					fmt.Fprintln(w, "ok")
+				})
+				srv := &http.Server{Addr: healthz, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+				ln, err := net.Listen("tcp", healthz)
+				if err != nil {
+					return fmt.Errorf("--healthz-bind-address %s: %w", healthz, err)
+				}
+				go func() { _ = srv.Serve(ln) }()
+				defer srv.Close()
+			}
 			return p.Run(ctx)
 		},
 	}
@@ -65,6 +87,7 @@ func newKubeProxyCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&serviceCIDR, "service-cidr", "10.96.0.0/12", "the ClusterIP range; traffic to it that no Service matches is refused")
 	f.StringVar(&lbRange, "lb-range", "", "load-balancer address range: only addresses in it are added to or removed from --interface; empty: none")
 	f.StringVar(&iface, "interface", proxy.DefaultInterface, "the node's interface on the cluster network, where load-balancer addresses go")
+	f.StringVar(&healthz, "healthz-bind-address", "0.0.0.0:10256", "where /healthz answers 200 once the rules are written (kube-proxy's port); empty: nowhere")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("node-name")
 	cmd.AddCommand(&cobra.Command{

@@ -192,6 +192,11 @@ func kubeProxyDaemonSet(cfg Config) *appsv1.DaemonSet {
 							"--lb-range", cfg.Network.LoadBalancerRange,
 						},
 						Env: []corev1.EnvVar{fieldEnv("NODE_NAME", "spec.nodeName"), fieldEnv("NODE_IP", "status.hostIP")},
+						// Ready once this node's rules are written.
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intOrPort(10256)}},
+							PeriodSeconds: 1, FailureThreshold: 3,
+						},
 						SecurityContext: &corev1.SecurityContext{
 							Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
 						},

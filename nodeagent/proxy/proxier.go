@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -57,6 +58,15 @@ type Proxier struct {
 	services corelisters.ServiceLister
 	slices   discoverylisters.EndpointSliceLister
 	changed  chan struct{}
+	// lastSync is when the table last matched the API (Unix ns; 0: never yet).
+	lastSync atomic.Int64
+}
+
+// Healthy says whether the rules were written since the watch caches synced and
+// not longer ago than twice the resync period: kube-proxy's /healthz.
+func (p *Proxier) Healthy() bool {
+	last := p.lastSync.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < 2*p.opts.SyncPeriod+retryInterval
 }
 
 // New checks the options and fills in defaults.
@@ -126,6 +136,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 			retry = time.After(retryInterval)
 		} else {
 			retry = nil
+			p.lastSync.Store(time.Now().UnixNano())
 		}
 		select {
 		case <-ctx.Done():
