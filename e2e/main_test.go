@@ -32,6 +32,7 @@ import (
 
 	"github.com/kindlike/kindlike/cluster"
 	"github.com/kindlike/kindlike/cluster/docker"
+	"github.com/kindlike/kindlike/config"
 )
 
 var (
@@ -232,6 +233,24 @@ func labelled(t *testing.T, name string) (containers, volumes, networks []string
 		networks = append(networks, n.Name)
 	}
 	return containers, volumes, networks
+}
+
+// nodeContainers lists the cluster's node and load balancer containers.
+func nodeContainers(t *testing.T, name string) []string {
+	t.Helper()
+	f := filters.NewArgs(filters.Arg("label", cluster.LabelCluster+"="+name))
+	cs, err := dockerCLI.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		switch c.Labels[cluster.LabelRole] {
+		case config.RoleControlPlane, config.RoleWorker, cluster.RoleLoadBalancer:
+			out = append(out, strings.TrimPrefix(c.Names[0], "/"))
+		}
+	}
+	return out
 }
 
 // assertNothingLabelled fails if anything carries the cluster's label.
