@@ -40,6 +40,7 @@ func main() {
 	conc := fs.Int("c", 8, "concurrent clients")
 	dur := fs.Duration("d", 5*time.Second, "how long")
 	timeout := fs.Duration("timeout", 30*time.Second, "connect: give up after")
+	rate := fs.Int("rate", 0, "requests per second in all (0: as fast as the clients go)")
 	mode, args := os.Args[1], os.Args[2:]
 	var pos []string
 	for len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -53,7 +54,7 @@ func main() {
 		}
 		tr := &http.Transport{MaxIdleConnsPerHost: *conc, DisableCompression: true}
 		cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		report(load(*conc, *dur, func() error {
+		report(load(*conc, *rate, *dur, func() error {
 			resp, err := cl.Get(pos[0])
 			if err != nil {
 				return err
@@ -72,7 +73,7 @@ func main() {
 		server := net.JoinHostPort(pos[0], "53")
 		q := new(dns.Msg)
 		q.SetQuestion(dns.Fqdn(pos[1]), dns.TypeA)
-		report(load(*conc, *dur, func() error {
+		report(load(*conc, *rate, *dur, func() error {
 			cl := dns.Client{Timeout: 2 * time.Second}
 			r, _, err := cl.Exchange(q, server)
 			if err != nil {
@@ -103,8 +104,10 @@ func main() {
 	}
 }
 
-// load runs op from conc goroutines for dur.
-func load(conc int, dur time.Duration, op func() error) result {
+// load runs op from conc goroutines for dur, paced to rate operations per second in
+// all when rate > 0, so latency is measured at a load the server can carry rather
+// than at saturation.
+func load(conc, rate int, dur time.Duration, op func() error) result {
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
@@ -116,7 +119,16 @@ func load(conc int, dur time.Duration, op func() error) result {
 			defer wg.Done()
 			var mine []time.Duration
 			bad := 0
+			var gap time.Duration
+			if rate > 0 {
+				gap = time.Duration(int64(time.Second) * int64(conc) / int64(rate))
+			}
+			next := time.Now()
 			for time.Now().Before(end) {
+				if gap > 0 {
+					next = next.Add(gap)
+					time.Sleep(time.Until(next))
+				}
 				t := time.Now()
 				if err := op(); err != nil {
 					bad++
