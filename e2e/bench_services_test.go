@@ -27,6 +27,8 @@ type loadResult struct {
 	PerSec   float64 `json:"perSec"`
 	P50ms    float64 `json:"p50ms"`
 	P99ms    float64 `json:"p99ms"`
+	// LastSeen is when each backend pod last answered (Unix ns), with -hosts.
+	LastSeen map[string]int64 `json:"lastSeen"`
 }
 
 // BenchmarkServices measures the figures of issue 9 on a cluster of one control plane
@@ -131,6 +133,38 @@ func BenchmarkServices(b *testing.B) {
 	b.ReportMetric(float64(firsts[len(firsts)/2].Milliseconds()), "svc-first-conn-p50-ms")
 	b.ReportMetric(float64(firsts[len(firsts)-1].Milliseconds()), "svc-first-conn-max-ms")
 
+	// Endpoint change: a backend deleted under load gets no more traffic once its
+	// endpoint is gone from every node's rules.
+	two := int32(2)
+	scale, err := cs.AppsV1().Deployments("default").GetScale(ctx, "bench-backend", metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	scale.Spec.Replicas = two
+	if _, err := cs.AppsV1().Deployments("default").UpdateScale(ctx, "bench-backend", scale, metav1.UpdateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	waitReadyCount(b, cs, "app=bench-backend", 2)
+	loaded := make(chan string, 1)
+	go func() {
+		loaded <- run("http", fmt.Sprintf("http://%s/info", net.JoinHostPort(svc.Spec.ClusterIP, "80")), "-c", "4", "-d", "6s", "-rate", "400", "-hosts")
+	}()
+	time.Sleep(2500 * time.Millisecond)
+	deleted := time.Now()
+	if err := cs.CoreV1().Pods("default").Delete(ctx, backend.Name, metav1.DeleteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	var under loadResult
+	if err := json.Unmarshal([]byte(<-loaded), &under); err != nil {
+		b.Fatal(err)
+	}
+	last, ok := under.LastSeen[backend.Name]
+	if !ok || len(under.LastSeen) < 2 {
+		b.Fatalf("load while deleting %s: %+v", backend.Name, under)
+	}
+	b.ReportMetric(float64(time.Unix(0, last).Sub(deleted).Milliseconds()), "pod-deleted-to-last-request-ms")
+	b.ReportMetric(float64(under.Errors), "errors-while-deleting")
+
 	var d loadResult
 	if err := json.Unmarshal([]byte(run("dns", "10.96.0.10", "bench-backend.default.svc.cluster.local", "-c", "16", "-d", "5s")), &d); err != nil {
 		b.Fatal(err)
@@ -187,6 +221,28 @@ func waitPodRunning(b *testing.B, cs kubernetes.Interface, selector string) core
 	}
 	b.Fatalf("no Running pod for %s", selector)
 	return corev1.Pod{}
+}
+
+// waitReadyCount waits until n pods matching selector are Ready.
+func waitReadyCount(b *testing.B, cs kubernetes.Interface, selector string, n int) {
+	b.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		list, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		if err == nil {
+			ready := 0
+			for _, p := range list.Items {
+				if podReady(p) && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+			if ready == n {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.Fatalf("not %d Ready pods for %s", n, selector)
 }
 
 // sandboxOf is the pause container of a pod in the default namespace.

@@ -270,7 +270,9 @@ func coreDNSDeployment(cfg Config) *appsv1.Deployment {
 							{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 							{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
 						},
-						LivenessProbe:  probe("/health", 8080),
+						// As kubeadm's: a minute's grace before liveness counts, so a
+						// slow start on a busy machine is not killed.
+						LivenessProbe:  withDelay(probe("/health", 8080), 60),
 						ReadinessProbe: probe("/ready", 8181),
 						VolumeMounts:   []corev1.VolumeMount{{Name: CoreDNS, MountPath: "/etc/coredns", ReadOnly: true}},
 					}},
@@ -367,6 +369,11 @@ func apply(ctx context.Context, client kubernetes.Interface, o object) error {
 		_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
 		return err
 	}
+}
+
+func withDelay(p *corev1.Probe, seconds int32) *corev1.Probe {
+	p.InitialDelaySeconds = seconds
+	return p
 }
 
 func intOrPort(p int32) intstr.IntOrString { return intstr.FromInt32(p) }

@@ -30,6 +30,9 @@ type result struct {
 	PerSec   float64 `json:"perSec"`
 	P50ms    float64 `json:"p50ms"`
 	P99ms    float64 `json:"p99ms"`
+	// LastSeen is, with -hosts, the Unix time (ns) of each answering pod's last
+	// answer (simple-service's /info names its pod).
+	LastSeen map[string]int64 `json:"lastSeen,omitempty"`
 }
 
 func main() {
@@ -41,6 +44,7 @@ func main() {
 	dur := fs.Duration("d", 5*time.Second, "how long")
 	timeout := fs.Duration("timeout", 30*time.Second, "connect: give up after")
 	rate := fs.Int("rate", 0, "requests per second in all (0: as fast as the clients go)")
+	hosts := fs.Bool("hosts", false, "http: record when each pod (the hostname in the JSON answer) last answered")
 	mode, args := os.Args[1], os.Args[2:]
 	var pos []string
 	for len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -52,20 +56,38 @@ func main() {
 		if len(pos) != 1 {
 			fail("http URL")
 		}
-		tr := &http.Transport{MaxIdleConnsPerHost: *conc, DisableCompression: true}
+		// With -hosts every request is a new connection, so each is balanced afresh.
+		tr := &http.Transport{MaxIdleConnsPerHost: *conc, DisableCompression: true, DisableKeepAlives: *hosts}
 		cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		report(load(*conc, *rate, *dur, func() error {
+		var mu sync.Mutex
+		seen := map[string]int64{}
+		r := load(*conc, *rate, *dur, func() error {
 			resp, err := cl.Get(pos[0])
 			if err != nil {
 				return err
+			}
+			var info struct {
+				Hostname string `json:"hostname"`
+			}
+			if *hosts {
+				err = json.NewDecoder(resp.Body).Decode(&info)
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("%s", resp.Status)
 			}
+			if *hosts && err == nil {
+				mu.Lock()
+				seen[info.Hostname] = time.Now().UnixNano()
+				mu.Unlock()
+			}
 			return nil
-		}))
+		})
+		if *hosts {
+			r.LastSeen = seen
+		}
+		report(r)
 	case "dns":
 		if len(pos) != 2 {
 			fail("dns SERVER NAME")
