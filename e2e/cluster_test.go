@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -208,8 +209,23 @@ func TestHighAvailability(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A Service on the workers, to show that losing a control plane only affects
+	// that node's own pods: the workers' kube-proxy rules keep answering.
+	c.mustKubectl("create", "deployment", "hello", "--image=kindlike/simple-service:0.5.0", "--replicas=2", "--port=9876")
+	c.mustKubectl("expose", "deployment", "hello", "--type=NodePort", "--port=80", "--target-port=9876")
+	c.waitFor(2*time.Minute, `(?m)^hello\s+2/2\s`, "get", "deploy", "hello")
+	workerIP := c.mustKubectl("get", "node", c.name+"-worker", "-o", `jsonpath={.status.addresses[?(@.type=="InternalIP")].address}`)
+	helloURL := "http://" + net.JoinHostPort(workerIP, c.mustKubectl("get", "svc", "hello", "-o", "jsonpath={.spec.ports[0].nodePort}")) + "/info"
+	eventually(t, 30*time.Second, "hello answers at "+helloURL, func() error { _, err := infoHost(helloURL); return err })
+
 	t.Run("leader killed", func(t *testing.T) {
 		dockerDo(t, "kill", []string{leader}, kill)
+		for range 20 {
+			if _, err := infoHost(helloURL); err != nil {
+				t.Errorf("with the leader %s dead, a Service on the workers failed: %v", leader, err)
+				break
+			}
+		}
 		took := eventually(t, 20*time.Second, "a write through the same kubeconfig after the leader's death", func() error {
 			_, err := c.kubectl("create", "configmap", "after-failover", "--request-timeout=3s")
 			return err
