@@ -10,16 +10,16 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/kindlike/kindlike/config"
 )
 
-// Labels on every container, network and volume kindlike makes. They are the only
-// record of what exists: "which clusters are there" is a label query.
+// Labels on every container, network and volume kindlike makes: the contract with
+// the node agents, defined in config.
 const (
-	LabelCluster = "kindlike.cluster"
-	LabelRole    = "kindlike.role"
-	// LabelNode names the node a pod's containers and volumes belong to, so
-	// `remove node` can remove them with it.
-	LabelNode = "kindlike.node"
+	LabelCluster = config.LabelCluster
+	LabelRole    = config.LabelRole
+	LabelNode    = config.LabelNode
 	// LabelImage marks images kindlike built, so cleanup can find them.
 	LabelImage = "kindlike"
 )

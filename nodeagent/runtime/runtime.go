@@ -17,15 +17,17 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dockerclient "github.com/docker/docker/client"
+
+	"github.com/kindlike/kindlike/config"
 )
 
 // Labels on every container and volume the agent makes. The cluster and node labels
-// are the ones `kindlike delete cluster` and `kindlike remove node` select by (the
-// cluster package defines the same strings); the pod labels are the ones kubelet's
+// are the ones `kindlike delete cluster` and `kindlike remove node` select by (one
+// contract, defined in config); the pod labels are the ones kubelet's
 // Docker integration used, so tools that know those understand ours.
 const (
-	LabelCluster = "kindlike.cluster"
-	LabelNode    = "kindlike.node"
+	LabelCluster = config.LabelCluster
+	LabelNode    = config.LabelNode
 
 	LabelPodName      = "io.kubernetes.pod.name"
 	LabelPodNamespace = "io.kubernetes.pod.namespace"
