@@ -455,7 +455,6 @@ func nodeNamesOf(specs []NodeSpec) []string {
 // process answers /livez (readiness needs a Raft leader, so a quorum, first).
 func startControlPlanes(ctx context.Context, p Provider, prog Progress, creds *credentials, cps []NodeSpec, apiPort int) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	done := make(chan error, len(cps))
 	for _, s := range cps {
 		go func() {
@@ -468,9 +467,20 @@ func startControlPlanes(ctx context.Context, p Provider, prog Progress, creds *c
 			done <- err
 		}()
 	}
+	received := 0
+	// Every goroutine is joined before returning, also after a failure: the caller's
+	// cleanup must not race a start still under way.
+	defer func() {
+		cancel()
+		for ; received < len(cps); received++ {
+			<-done
+		}
+	}()
 	for i := range cps {
 		prog.Start(fmt.Sprintf("starting control plane %d/%d", i+1, len(cps)))
-		if err := <-done; err != nil {
+		err := <-done
+		received++
+		if err != nil {
 			return err
 		}
 		prog.End(true)
