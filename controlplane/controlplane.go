@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kindlike/kindlike/controlplane/addons"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kindlike/kindlike/config"
+	"github.com/kindlike/kindlike/controlplane/addons"
 	"github.com/kindlike/kindlike/controlplane/allocation"
 	"github.com/kindlike/kindlike/controlplane/apiserver"
 	"github.com/kindlike/kindlike/controlplane/apiserver/openapi"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kindlike/kindlike/controlplane/addons"
 	"net/netip"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/kindlike/kindlike/controlplane/addons"
 	"github.com/kindlike/kindlike/controlplane/controllers/cronjob"
 	"github.com/kindlike/kindlike/controlplane/controllers/daemonset"
 	"github.com/kindlike/kindlike/controlplane/controllers/deployment"
