@@ -15,12 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
 // benchClients are one client per member, without the tests' 5 s request timeout: a
 // benchmark profiles the leader for longer than that.
-func benchClients(b *testing.B, c *localcluster.Cluster) []kubernetes.Interface {
+func benchClients(b *testing.B, c *testcluster.Cluster) []kubernetes.Interface {
 	var out []kubernetes.Interface
 	for i := range c.Members {
 		cs, err := kubernetes.NewForConfig(c.RestConfig(i))

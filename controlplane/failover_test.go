@@ -12,10 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
-func clients(t *testing.T, c *localcluster.Cluster) []kubernetes.Interface {
+func clients(t *testing.T, c *testcluster.Cluster) []kubernetes.Interface {
 	t.Helper()
 	var out []kubernetes.Interface
 	for i := range c.Members {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
 // kubectl runs one kubectl flavour (the real binary on PATH, or `kindlike kubectl`)
@@ -113,11 +113,11 @@ func writeManifest(t *testing.T, name, manifest string) string {
 	return path
 }
 
-func startCluster(t testing.TB) *localcluster.Cluster {
+func startCluster(t testing.TB) *testcluster.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir()})
+	c, err := testcluster.Start(ctx, testcluster.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func scenarios(t *testing.T) string {
 
 // flavours are the two kubectls every session runs with.
 func flavours(t *testing.T) map[string][]string {
-	bin, err := localcluster.Bin()
+	bin, err := testcluster.Bin()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
 const (
@@ -107,7 +107,7 @@ func benchSteady(b *testing.B, rate int) {
 // profileLeader, when $KINDLIKE_BENCH_CPUPROFILE names a file, writes there a CPU
 // profile of the Raft leader's process (which runs the scheduler) over the next
 // $KINDLIKE_BENCH_PROFILE_SECONDS (default 5). The returned func waits for it.
-func profileLeader(b *testing.B, c *localcluster.Cluster, cs []kubernetes.Interface) func() {
+func profileLeader(b *testing.B, c *testcluster.Cluster, cs []kubernetes.Interface) func() {
 	b.Helper()
 	path := os.Getenv("KINDLIKE_BENCH_CPUPROFILE")
 	if path == "" {

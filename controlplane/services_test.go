@@ -19,16 +19,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
 // startClusterWith is startCluster with options.
-func startClusterWith(t *testing.T, opts localcluster.Options) *localcluster.Cluster {
+func startClusterWith(t *testing.T, opts testcluster.Options) *testcluster.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	opts.Dir = t.TempDir()
-	c, err := localcluster.Start(ctx, opts)
+	c, err := testcluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestKubernetesServiceFollowsControlPlanes(t *testing.T) {
 	cs := clients(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	all := []string{localcluster.AdvertiseAddress(0), localcluster.AdvertiseAddress(1), localcluster.AdvertiseAddress(2)}
+	all := []string{testcluster.AdvertiseAddress(0), testcluster.AdvertiseAddress(1), testcluster.AdvertiseAddress(2)}
 	expect := func(client kubernetes.Interface, want []string, timeout time.Duration, what string) {
 		t.Helper()
 		waitFor(t, timeout, what, func() error {
@@ -549,7 +549,7 @@ func TestLoadBalancerServices(t *testing.T) {
 		t.Skip("starts control-plane processes")
 	}
 	// 172.30.0.0/16: LoadBalancer addresses are 172.30.127.0/24, as create cluster plans.
-	c := startClusterWith(t, localcluster.Options{ExtraArgs: []string{"--cluster-subnet", "172.30.0.0/16"}})
+	c := startClusterWith(t, testcluster.Options{ExtraArgs: []string{"--cluster-subnet", "172.30.0.0/16"}})
 	cs := clients(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -706,7 +706,7 @@ func TestServicesInKubectl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts control-plane processes")
 	}
-	c := startClusterWith(t, localcluster.Options{ExtraArgs: []string{"--cluster-subnet", "172.30.0.0/16"}})
+	c := startClusterWith(t, testcluster.Options{ExtraArgs: []string{"--cluster-subnet", "172.30.0.0/16"}})
 	client := clients(t, c)[0]
 	startFakeKubelet(t, client, "w1", "w2")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kindlike/kindlike/controlplane/localcluster"
+	"github.com/kindlike/kindlike/internal/testcluster"
 )
 
 // podLog records, in the order the API reported them, what happened to the pods of
@@ -27,7 +27,7 @@ type podLog struct {
 	seen  map[string]string // pod name → last state logged
 }
 
-func watchPods(t *testing.T, c *localcluster.Cluster, namespace string) *podLog {
+func watchPods(t *testing.T, c *testcluster.Cluster, namespace string) *podLog {
 	t.Helper()
 	cfg := c.RestConfig(0)
 	cfg.Timeout = 0 // a watch lasts the whole test

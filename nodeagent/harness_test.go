@@ -34,15 +34,15 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kindlike/kindlike/config"
-	"github.com/kindlike/kindlike/controlplane/localcluster"
 	kindlikeimages "github.com/kindlike/kindlike/images"
+	"github.com/kindlike/kindlike/internal/testcluster"
 	"github.com/kindlike/kindlike/nodeagent"
 	"github.com/kindlike/kindlike/nodeagent/runtime"
 	"github.com/kindlike/kindlike/pki"
 )
 
 // The tests run real pods on the host's Docker: a control plane of kindlike processes
-// on 127.0.0.1 (localcluster), agents in the test process, and for each agent a
+// on 127.0.0.1 (internal/testcluster), agents in the test process, and for each agent a
 // stand-in node container (busybox sleeping under docker-init) whose PID namespace
 // and network the pods join, as they join a real node container's.
 
@@ -338,7 +338,7 @@ type env struct {
 	id      string
 	cluster string
 	network string
-	cp      *localcluster.Cluster
+	cp      *testcluster.Cluster
 	client  kubernetes.Interface
 	images  *testImages
 	nodes   map[string]*testNode
@@ -393,7 +393,7 @@ func newEnv(t testing.TB) *env {
 	if _, err := d.NetworkCreate(ctx, e.network, network.CreateOptions{Driver: "bridge", Labels: map[string]string{runtime.LabelCluster: e.cluster}}); err != nil {
 		t.Fatalf("create network: %v", err)
 	}
-	cp, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Members: 1})
+	cp, err := testcluster.Start(ctx, testcluster.Options{Dir: t.TempDir(), Members: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
-// Package localcluster runs a control plane of several `kindlike controlplane`
+// Package testcluster runs a control plane of several `kindlike controlplane`
 // processes on 127.0.0.1, without Docker, for integration tests and benchmarks: real
 // processes, so a member can be killed with SIGKILL and restarted on its data.
-package localcluster
+package testcluster
 
 import (
 	"context"
