@@ -353,9 +353,12 @@ func (a *Services) clusterIP(svc *corev1.Service) (netip.Addr, bool) {
 	return ip, true
 }
 
-// takenKeys is every claim this member knows of.
+// takenKeys is every claim, as of the latest committed write.
 func (a *Services) takenKeys(ctx context.Context) (map[string]bool, error) {
-	entries, _, err := a.store.List(ctx, Prefix, false)
+	// A linearizable read: a follower's local view lags the leader by up to a commit
+	// interval, and a retry after a lost race would then choose from the same stale
+	// view, losing again, until its retries ran out (seen with nearly full ranges).
+	entries, _, err := a.store.List(ctx, Prefix, true)
 	if err != nil {
 		return nil, fmt.Errorf("read claims: %w", err)
 	}

@@ -311,6 +311,13 @@ func (s *Server) create(ctx context.Context, res *registry.Resource, ns string, 
 		out, err := s.createOnce(ctx, res, ns, obj, dry)
 		if errors.Is(err, errAgain) && prepared < maxRetries {
 			obj = sent.DeepCopyObject()
+			// Writers that lost the same race would otherwise all try again at
+			// once and collide again: a few random milliseconds apart, they do not.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(rand.Int63nRange(0, int64(prepared+1)*int64(2*time.Millisecond)))):
+			}
 			continue
 		}
 		if errors.Is(err, errAgain) {
