@@ -235,6 +235,16 @@ func labelled(t *testing.T, name string) (containers, volumes, networks []string
 	return containers, volumes, networks
 }
 
+// scenario is the path of a tutorial manifest in configs/scenarios.
+func scenario(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := filepath.Abs("../configs/scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
+}
+
 // nodeContainers lists the cluster's node and load balancer containers.
 func nodeContainers(t *testing.T, name string) []string {
 	t.Helper()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +21,10 @@ func TestPods(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	c.create("--control-planes", "1", "--nodes", "2")
-	scenarios, err := filepath.Abs("../configs/scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
 	c.mustKubectl("create", "ns", "demo")
 	for _, f := range []string{"01-twocontainers-pod.yaml", "02-shared-volume-pod.yaml", "03-probes-pod.yaml",
 		"04-lifecycle-pod.yaml", "05-init-containers-pod.yaml", "10-configmap-secret.yaml"} {
-		c.mustKubectl("apply", "-f", filepath.Join(scenarios, f))
+		c.mustKubectl("apply", "-f", scenario(t, f))
 	}
 	c.waitFor(90*time.Second, `twocontainers\s+2/2\s+Running`, "get", "pod", "twocontainers")
 	if out := c.mustKubectl("exec", "twocontainers", "-c", "shell", "--", "curl", "-s", "localhost:9876/info"); !strings.Contains(out, "0.5.0") {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,11 +25,6 @@ func TestServices(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	c.create("--control-planes", "1", "--nodes", "2", "--wait", "4m")
-	scenarios, err := filepath.Abs("../configs/scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	scenario := func(name string) string { return filepath.Join(scenarios, name) }
 	client := c.client()
 	ctx := context.Background()
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -65,7 +59,7 @@ func TestServices(t *testing.T) {
 
 	// Scenario 05: the init containers wait until both Services resolve.
 	c.mustKubectl("create", "ns", "demo")
-	c.mustKubectl("apply", "-f", scenario("05-init-containers-pod.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "05-init-containers-pod.yaml"))
 	c.waitFor(time.Minute, `(?m)^myapp-demo\s+0/1\s+Init:0/2\s`, "get", "pod", "myapp-demo", "-n", "demo")
 	c.mustKubectl("create", "service", "clusterip", "myservice", "--tcp=80:9376", "-n", "demo")
 	c.mustKubectl("create", "service", "clusterip", "mydb", "--tcp=80:9377", "-n", "demo")
@@ -82,7 +76,7 @@ func TestServices(t *testing.T) {
 	}
 
 	// Scenarios 06 and 07: the book's first example, reached from the host.
-	c.mustKubectl("apply", "-f", scenario("06-mysql-rc-svc.yaml"), "-f", scenario("07-myweb-rc-nodeport.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "06-mysql-rc-svc.yaml"), "-f", scenario(t, "07-myweb-rc-nodeport.yaml"))
 	c.waitFor(3*time.Minute, `(?m)^myweb\s+5\s+5\s+5\s`, "get", "rc")
 	c.waitFor(2*time.Minute, `(?m)^mysql\s+1\s+1\s+1\s`, "get", "rc")
 	demo := "http://" + net.JoinHostPort(nodeIP[c.name+"-worker"], "30001") + "/demo/"
@@ -120,7 +114,7 @@ func TestServices(t *testing.T) {
 	}
 
 	// Scenario 09: each StatefulSet pod has its own name.
-	c.mustKubectl("apply", "-f", scenario("09-web-statefulset.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "09-web-statefulset.yaml"))
 	c.waitFor(3*time.Minute, `(?m)^web-demo-0\s+1/1\s+Running\s`, "get", "pods", "-n", "demo")
 	ip0 := c.mustKubectl("get", "pod", "web-demo-0", "-n", "demo", "-o", "jsonpath={.status.podIP}")
 	eventually(t, 30*time.Second, "web-demo-0.nginx-demo resolves to the pod", func() error {

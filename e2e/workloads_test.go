@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,16 +23,11 @@ func TestWorkloads(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	c.create("--control-planes", "3", "--nodes", "3", "--wait", "3m")
-	scenarios, err := filepath.Abs("../configs/scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	scenario := func(name string) string { return filepath.Join(scenarios, name) }
 	client := c.client()
 	ctx := context.Background()
 
 	// ReplicationControllers: replaced pods and scaling.
-	c.mustKubectl("apply", "-f", scenario("06-mysql-rc-svc.yaml"), "-f", scenario("07-myweb-rc-nodeport.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "06-mysql-rc-svc.yaml"), "-f", scenario(t, "07-myweb-rc-nodeport.yaml"))
 	c.waitFor(2*time.Minute, `(?m)^myweb\s+5\s+5\s+5\s`, "get", "rc")
 	out := c.waitFor(time.Minute, `(?m)^mysql\s+1\s+1\s+1\s`, "get", "rc")
 	matches(t, "get rc", out, `^NAME\s+DESIRED\s+CURRENT\s+READY\s+AGE\n`)
@@ -54,7 +48,7 @@ func TestWorkloads(t *testing.T) {
 
 	// A Deployment: set image makes a second ReplicaSet, undo returns to the first.
 	c.mustKubectl("create", "ns", "demo")
-	c.mustKubectl("apply", "-f", scenario("08-nginx-deployment.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "08-nginx-deployment.yaml"))
 	c.waitFor(2*time.Minute, `(?m)^nginx-deployment-demo\s+3/3\s+3\s+3\s`, "get", "deploy", "-n", "demo")
 	first := strings.Fields(c.waitFor(10*time.Second, `(?m)^nginx-deployment-demo-\S+\s+3\s+3\s+3\s`, "get", "rs", "-n", "demo", "--no-headers"))[0]
 	if n := len(c.podNames("demo", "app=nginx,version=v1")); n != 3 {
@@ -77,7 +71,7 @@ func TestWorkloads(t *testing.T) {
 
 	// A StatefulSet starts its pods in order, each once the one before is Ready,
 	// with one claim per pod.
-	c.mustKubectl("apply", "-f", scenario("09-web-statefulset.yaml"))
+	c.mustKubectl("apply", "-f", scenario(t, "09-web-statefulset.yaml"))
 	c.waitFor(3*time.Minute, `(?m)^web-demo\s+2/2\s`, "get", "sts", "-n", "demo")
 	c.mustKubectl("scale", "sts", "web-demo", "-n", "demo", "--replicas=5")
 	c.waitFor(3*time.Minute, `(?m)^web-demo\s+5/5\s`, "get", "sts", "-n", "demo")

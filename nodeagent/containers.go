@@ -70,9 +70,10 @@ func (a *agent) sandboxSpec(pod *corev1.Pod, attempt int, node runtime.NodeConta
 	return s
 }
 
-// podDNS is the pod's resolv.conf as its dnsPolicy says. Cluster DNS is the seam
-// for the DNS server a later step adds: without servers configured, pods resolve
-// through Docker.
+// podDNS is the pod's resolv.conf as its dnsPolicy says: the cluster DNS Service
+// for ClusterFirst (and ClusterFirstWithHostNet), the node's resolver for Default and
+// host-network pods, dnsConfig alone for None. Without cluster DNS configured (agents
+// outside a cluster network, as in tests), ClusterFirst pods resolve through Docker.
 func (a *agent) podDNS(pod *corev1.Pod) runtime.DNS {
 	var d runtime.DNS
 	policy := pod.Spec.DNSPolicy

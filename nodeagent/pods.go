@@ -70,10 +70,10 @@ func (a *agent) startInformers(ctx context.Context) error {
 		}
 	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: byNamespace, UpdateFunc: func(_, o any) { byNamespace(o) }, DeleteFunc: byNamespace}
-	// A claim bound lets the namespace's pods waiting for it mount it.
 	// Services give pods started after them their environment variables.
 	svcs := all.Core().V1().Services()
 	a.services = svcs.Lister()
+	// A claim bound lets the namespace's pods waiting for it mount it.
 	claims, pvs := all.Core().V1().PersistentVolumeClaims(), all.Core().V1().PersistentVolumes()
 	a.source.claims, a.source.volumes = claims.Lister(), pvs.Lister()
 	for _, inf := range []cache.SharedIndexInformer{cms.Informer(), secrets.Informer(), claims.Informer()} {

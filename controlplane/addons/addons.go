@@ -160,8 +160,8 @@ func kubeconfigSecret(ctx context.Context, client kubernetes.Interface, cfg Conf
 	}, nil
 }
 
-// criticalTolerations let a node add-on run on every node whatever its taints, as
-// kubeadm's kube-proxy does.
+// everyTaint lets a node add-on run on every node whatever its taints, as kubeadm's
+// kube-proxy does.
 var everyTaint = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 
 func kubeProxyDaemonSet(cfg Config) *appsv1.DaemonSet {
