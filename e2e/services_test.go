@@ -182,7 +182,7 @@ func TestServices(t *testing.T) {
 
 	// ClientIP affinity sticks.
 	c.mustKubectl("patch", "svc", "hello", "-p", `{"spec":{"sessionAffinity":"ClientIP"}}`)
-	time.Sleep(2 * time.Second)
+	waitRules(t, c.name+"-control-plane", "aff-default/hello", true)
 	first, err := infoHost(hello)
 	if err != nil {
 		t.Fatal(err)
@@ -197,13 +197,15 @@ func TestServices(t *testing.T) {
 	c.mustKubectl("create", "service", "clusterip", "nobody", "--tcp=80:8080")
 	c.mustKubectl("create", "service", "nodeport", "nobody-np", "--tcp=80:8080")
 	nobody := c.mustKubectl("get", "svc", "nobody", "-o", "jsonpath={.spec.clusterIP}")
-	time.Sleep(2 * time.Second)
+	probeNode := c.mustKubectl("get", "pod", "probe", "-o", "jsonpath={.spec.nodeName}")
+	waitRules(t, probeNode, "ip daddr "+nobody+" ", true)
+	npPort := c.mustKubectl("get", "svc", "nobody-np", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	waitRules(t, c.name+"-control-plane", "dport "+npPort+" ", true)
 	start := time.Now()
 	out, err := c.kubectl("exec", "probe", "--", "sh", "-c", "nc -w 5 "+nobody+" 80 </dev/null; echo rc=$?")
 	if err != nil || !strings.Contains(out, "rc=1") || time.Since(start) > 4*time.Second {
 		t.Errorf("connect to a Service without endpoints: %q %v after %s; want refused at once", out, err, time.Since(start))
 	}
-	npPort := c.mustKubectl("get", "svc", "nobody-np", "-o", "jsonpath={.spec.ports[0].nodePort}")
 	start = time.Now()
 	if conn, err := net.DialTimeout("tcp", net.JoinHostPort(cpIP, npPort), 3*time.Second); err == nil {
 		conn.Close()
@@ -240,6 +242,7 @@ func TestServices(t *testing.T) {
 	c.mustKubectl("scale", "deployment", "hello", "--replicas=4")
 	c.waitFor(2*time.Minute, `(?m)^hello\s+4/4\s`, "get", "deploy", "hello")
 	victim := c.name + "-worker2"
+	lost := strings.Fields(c.mustKubectl("get", "pods", "-l", "app=hello", "--field-selector=spec.nodeName="+victim, "-o", "jsonpath={.items[*].status.podIP}"))
 	dockerDo(t, "kill", []string{victim}, func(ctx context.Context, id string) error {
 		return dockerCLI.ContainerKill(ctx, id, "KILL")
 	})
@@ -254,13 +257,30 @@ func TestServices(t *testing.T) {
 		}
 		return nil
 	})
-	// Every kube-proxy applies the change within a fraction of a second of the API.
-	time.Sleep(2 * time.Second)
+	for _, ip := range lost {
+		waitRules(t, c.name+"-control-plane", "dnat to "+ip+":", false)
+	}
 	for range 50 {
 		if _, err := infoHost(hello); err != nil {
 			t.Fatalf("with %s dead, a request through the control plane's NodePort failed: %v", victim, err)
 		}
 	}
+}
+
+// waitRules waits until the node's kube-proxy rules (`kindlike kube-proxy rules`)
+// contain want, or no longer do: the signal that a change reached that node.
+func waitRules(t *testing.T, node, want string, present bool) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("%s's rules with %q: %v", node, want, present), func() error {
+		out, err := runDocker(node, "/kindlike", "kube-proxy", "rules")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if strings.Contains(out, want) != present {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
 }
 
 // httpGet fetches url from the host.
