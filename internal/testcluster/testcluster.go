@@ -375,7 +375,9 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 				}
 			}
 			if !m.Running() {
-				return fmt.Errorf("member %s exited; see %s", m.Name, m.LogPath)
+				// The log lives in the test's temporary directory, gone once the test
+				// ends: its last lines go into the error, where a CI log keeps them.
+				return fmt.Errorf("member %s exited; the end of %s:\n%s", m.Name, m.LogPath, logTail(m.LogPath, 20))
 			}
 			select {
 			case <-ctx.Done():
@@ -386,6 +388,16 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	}
 	_, err = c.Leader(ctx)
 	return err
+}
+
+// logTail is the last n lines of the file at path, or why they cannot be read.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func freePort() (string, error) {
